@@ -1,0 +1,150 @@
+"""The `trainworks` command: parses arguments and calls the library; nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+
+from trainworks.data.types import DataError
+from trainworks.spec import SpecError, load_spec
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Training tricks by name: run job specs on Ray Train, record them in MLflow.")
+
+SetOption = typer.Option([], "--set", help="override a field: --set training.epochs=3 (repeatable)")
+SPEC_ERROR_EXIT = 2
+
+
+def _quiet(verbose: bool) -> None:
+    """Keep library chatter (MLflow's migrations, Ray's start-up, deprecation warnings) out of the default view."""
+    if verbose:
+        return
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic", "ray", "urllib3", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _fail(source: str, lines: list[str]) -> NoReturn:
+    for line in lines:
+        typer.echo(line, err=True)
+    raise typer.Exit(SPEC_ERROR_EXIT)
+
+
+def _load(spec_file: Path, overrides: list[str]):
+    try:
+        return load_spec(spec_file, overrides)
+    except SpecError as error:
+        _fail(str(spec_file), str(error).splitlines())
+
+
+@app.command()
+def validate(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: list[str] = SetOption,
+             data: bool = typer.Option(True, help="also load the data and fit preprocessing (catches bad columns)")):
+    """Check a job file without running it: every error on one line with its YAML path; exit status 2."""
+    spec = _load(spec_file, set_)
+    if data:
+        from trainworks.runtime.job import prepare_job_data
+
+        try:
+            bundle = prepare_job_data(spec)
+        except DataError as error:
+            _fail(str(spec_file), [f"{spec_file}: {error}"])
+        typer.echo(f"ok: {spec_file}: {len(bundle.train)} training and {len(bundle.val)} validation examples, "
+                   f"input shape {tuple(bundle.info.input_shape)}, {bundle.info.num_outputs} outputs")
+    else:
+        typer.echo(f"ok: {spec_file}")
+
+
+@app.command()
+def run(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: list[str] = SetOption,
+        inline: bool = typer.Option(False, "--inline", help="run in this process, without Ray (debugging, tests)"),
+        resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_ID",
+                                             help="continue this MLflow run from its latest checkpoint"),
+        address: Optional[str] = typer.Option(None, help="Ray cluster address; default RAY_ADDRESS, else a local Ray"),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="show Ray's and MLflow's own logs")):
+    """Train a job: Ray Train workers (or --inline), every epoch in MLflow, the model logged and registered."""
+    _quiet(verbose)
+    spec = _load(spec_file, set_)
+    from trainworks.runtime.console import Terminal
+    from trainworks.runtime.job import RunOptions, run_job
+    from trainworks.tracking.mlflow_tracker import MlflowTracker
+
+    terminal = Terminal()
+    options = RunOptions(spec_file, inline=inline, resume=resume, address=address, verbose=verbose)
+    try:
+        summary = run_job(spec, options, MlflowTracker(), terminal)
+    except SpecError as error:
+        _fail(str(spec_file), [issue.render(str(spec_file)) for issue in error.issues])
+    except DataError as error:
+        _fail(str(spec_file), [f"{spec_file}: {error}"])
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    metrics = "  ".join(f"{name} {value:.4f}" for name, value in summary.metrics.items())
+    terminal.info(f"done: run {summary.run_id}  {metrics}")
+    if summary.model_version:
+        terminal.info(f"model: {summary.model_uri} registered as {spec.tracking.registered_model} "
+                      f"version {summary.model_version}")
+    terminal.info(f"MLflow UI: {summary.url}  (start it with: trainworks ui)")
+
+
+@app.command()
+def schema():
+    """Print the job spec's JSON Schema (point your editor's YAML support at it for completion)."""
+    from trainworks.spec.schema import JobSpec
+
+    typer.echo(json.dumps(JobSpec.model_json_schema(), indent=1))
+
+
+@app.command(name="list")
+def list_entries(kind: Optional[str] = typer.Argument(None, help="datasets, preprocessing, augmentations, models, "
+                                                                 "optimizers, schedules or losses")):
+    """Every registered name with its one-line description."""
+    from trainworks.catalog import REGISTRIES, registry_for
+
+    try:
+        kinds = {kind: registry_for(kind)} if kind else REGISTRIES
+    except KeyError as error:
+        _fail("", [str(error.args[0])])
+    for name, registry in kinds.items():
+        typer.echo(f"{name}:")
+        width = max(len(entry.name) for entry in registry)
+        for entry in registry:
+            typer.echo(f"  {entry.name:<{width}}  {entry.summary}")
+
+
+@app.command()
+def ui(port: int = typer.Option(5000, help="port to serve on"),
+       host: str = typer.Option("127.0.0.1", help="interface; keep localhost unless behind an authenticating proxy")):
+    """Serve the MLflow UI on the same store `trainworks run` writes to, and print its address."""
+    from trainworks.tracking.mlflow_tracker import default_artifact_root, default_tracking_uri
+
+    uri = default_tracking_uri()
+    if uri.startswith("http"):
+        typer.echo(f"MLflow UI: {uri} (a tracking server is configured; nothing to start)")
+        return
+    typer.echo(f"MLflow UI: http://{host}:{port}  (store {uri}; Ctrl-C stops it)", err=False)
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+               "--default-artifact-root", default_artifact_root(), "--host", host, "--port", str(port)]
+    try:
+        raise typer.Exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def main() -> None:
+    """Entry point of the `trainworks` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

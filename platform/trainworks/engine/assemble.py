@@ -1,0 +1,49 @@
+"""From a validated spec and prepared data to the parts the loop trains with."""
+
+from __future__ import annotations
+
+import torch
+
+from trainworks.data import AUGMENTATIONS
+from trainworks.data.types import DataBundle
+from trainworks.engine.batching import steps_per_epoch
+from trainworks.engine.hooks import Hook, Hooks
+from trainworks.engine.loop import LoopSettings, Parts
+from trainworks.losses import LOSSES
+from trainworks.models import MODELS
+from trainworks.optim import OPTIMIZERS, SCHEDULES, Plan
+from trainworks.spec.schema import JobSpec
+from trainworks.tricks.basic import Augment, ClipGradNorm
+
+
+def loop_settings(spec: JobSpec) -> LoopSettings:
+    """The training section as the loop reads it."""
+    training = spec.training
+    return LoopSettings(training.epochs, training.batch_size, training.grad_accumulation, training.precision,
+                        training.seed)
+
+
+def build_model(spec: JobSpec, data: DataBundle) -> torch.nn.Module:
+    """The spec's model, initialised from the training seed (so every rank starts identical)."""
+    torch.manual_seed(spec.training.seed)
+    return MODELS.get(spec.model.name).build(spec.model, data.info)
+
+
+def build_hooks(spec: JobSpec) -> list[Hook]:
+    """The tricks the spec switches on, in the order they act."""
+    hooks: list[Hook] = []
+    if spec.data.augmentation:
+        hooks.append(Augment([AUGMENTATIONS.get(a.name).build(a) for a in spec.data.augmentation]))
+    if spec.training.grad_clip_norm:
+        hooks.append(ClipGradNorm(spec.training.grad_clip_norm))
+    return hooks
+
+
+def build_parts(spec: JobSpec, data: DataBundle, device: torch.device) -> Parts:
+    """Model on the device, then its optimiser, schedule, loss and hooks."""
+    model = build_model(spec, data).to(device)
+    optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, model.parameters())
+    plan = Plan(spec.training.epochs, steps_per_epoch(len(data.train), spec.training.batch_size))
+    schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
+    loss = LOSSES.get(spec.loss.name).build(spec.loss, data.info)
+    return Parts(model, optimizer, schedule, loss, Hooks(build_hooks(spec)), data)

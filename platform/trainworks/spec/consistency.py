@@ -1,0 +1,70 @@
+"""Checks across fields that no single field can make: the spec must describe a job that can run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
+from trainworks.losses import LOSSES
+from trainworks.models import MODELS
+from trainworks.spec.errors import Issue
+
+if TYPE_CHECKING:
+    from trainworks.spec.schema import JobSpec
+
+
+def data_modality(spec: JobSpec) -> str:
+    """'image' or 'table': what the chosen data set hands to preprocessing and the model."""
+    return "image" if "image" in DATASETS.get(spec.data.dataset.name).tags else "table"
+
+
+def data_task(spec: JobSpec) -> str:
+    """'classification' or 'regression'."""
+    return getattr(spec.data.dataset, "task", "classification")
+
+
+def check_consistency(spec: JobSpec) -> list[Issue]:
+    """Every cross-field problem, each at the path the user should edit."""
+    return [*_data_issues(spec), *_model_and_loss_issues(spec), *_training_issues(spec)]
+
+
+def _data_issues(spec: JobSpec) -> list[Issue]:
+    modality, dataset = data_modality(spec), spec.data.dataset.name
+    issues = []
+    for field, registry in (("preprocessing", PREPROCESSING), ("augmentation", AUGMENTATIONS)):
+        for index, step in enumerate(getattr(spec.data, field)):
+            if modality not in registry.get(step.name).tags:
+                issues.append(Issue(("data", field, index, "name"),
+                                    f"'{step.name}' works on {_other(modality)}s; data set '{dataset}' gives {modality}s"))
+    return issues
+
+
+def _other(modality: str) -> str:
+    return "table" if modality == "image" else "image"
+
+
+def _model_and_loss_issues(spec: JobSpec) -> list[Issue]:
+    issues = []
+    modality, task = data_modality(spec), data_task(spec)
+    if "image" in MODELS.get(spec.model.name).tags and modality != "image":
+        issues.append(Issue(("model", "name"), f"'{spec.model.name}' needs images; data set "
+                                               f"'{spec.data.dataset.name}' gives {modality}s (try mlp)"))
+    if task not in LOSSES.get(spec.loss.name).tags:
+        valid = [entry.name for entry in LOSSES if task in entry.tags]
+        issues.append(Issue(("loss", "name"), f"'{spec.loss.name}' does not fit a {task} task; use one of: "
+                                              f"{', '.join(valid)}"))
+    return issues
+
+
+def _training_issues(spec: JobSpec) -> list[Issue]:
+    issues = []
+    training, workers = spec.training, spec.scaling.num_workers
+    if training.batch_size % workers:
+        issues.append(Issue(("training", "batch_size"), f"{training.batch_size} does not split evenly over "
+                                                        f"scaling.num_workers = {workers}; use a multiple of {workers}"))
+    elif training.batch_size // workers < training.grad_accumulation:
+        issues.append(Issue(("training", "grad_accumulation"), f"{training.grad_accumulation} micro-batches need a "
+                                                               f"per-worker batch of at least that many examples"))
+    if training.precision == "fp16" and not spec.scaling.use_gpu:
+        issues.append(Issue(("training", "precision"), "fp16 needs a GPU (scaling.use_gpu: true); use bf16 on CPU"))
+    return issues

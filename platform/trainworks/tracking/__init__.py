@@ -1,0 +1,1 @@
+"""MLflow: run lifecycle, params, metrics, artifacts, plots, registry; handed to the runtime, never imported by the engine."""

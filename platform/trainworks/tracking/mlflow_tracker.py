@@ -1,0 +1,163 @@
+"""One MLflow tracker on the driver: explicit run ids through MlflowClient, never the fluent active run."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from trainworks.tracking.params import spec_params
+
+DEFAULT_STORE = "mlruns.db"
+DEFAULT_ARTIFACTS = "mlartifacts"
+UI_ADDRESS = "http://127.0.0.1:5000"
+BATCH_LIMIT = 100
+
+
+def default_tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI if set, else a SQLite store in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
+
+
+def default_artifact_root() -> str:
+    """Where the embedded store keeps artifacts: ./mlartifacts."""
+    return Path(DEFAULT_ARTIFACTS).resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A trained model and what inference needs beside it."""
+
+    model: torch.nn.Module
+    input_example: Any
+    output_example: Any
+    extra_files: dict[str, Any]
+
+
+class MlflowTracker:
+    """Runs, metrics, artifacts and the registry in one MLflow store, addressed by explicit run ids."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.uri = tracking_uri or default_tracking_uri()
+        self.embedded = self.uri.startswith("sqlite:")
+        self.client = MlflowClient(self.uri, registry_uri=self.uri)
+
+    # ------------------------------------------------------------ runs
+
+    def start_run(self, experiment: str, run_name: str, spec_dump: dict[str, Any], spec_yaml: str,
+                  tags: dict[str, str], description: str = "") -> str:
+        """A new run with the resolved spec as params and as an artifact."""
+        run = self.client.create_run(self._experiment_id(experiment), run_name=run_name, tags=tags)
+        run_id = run.info.run_id
+        params = [Param(key, value) for key, value in spec_params(spec_dump).items()]
+        for start in range(0, len(params), BATCH_LIMIT):
+            self.client.log_batch(run_id, params=params[start:start + BATCH_LIMIT])
+        self.client.log_text(run_id, spec_yaml, "spec/job.yaml")
+        if description:
+            self.client.set_tag(run_id, "mlflow.note.content", description)
+        return run_id
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        """Tags of an existing run; fails clearly when the store has no such run."""
+        try:
+            return self.client.get_run(run_id).data.tags
+        except MlflowException as error:
+            raise LookupError(f"no run '{run_id}' in {self.uri}") from error
+
+    def reopen_run(self, run_id: str, tags: dict[str, str]) -> None:
+        """Mark a stopped run running again (resume)."""
+        self.client.update_run(run_id, status="RUNNING")
+        self.set_tags(run_id, tags)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """FINISHED, FAILED or KILLED."""
+        self.client.set_terminated(run_id, status=status)
+
+    # ------------------------------------------------------------ metrics
+
+    def logged_epochs(self, run_id: str, metric: str = "train_loss") -> set[int]:
+        """Epochs that already have a metric point (so a resumed run logs each epoch once)."""
+        return {point.step for point in self.client.get_metric_history(run_id, metric)}
+
+    def log_epoch(self, run_id: str, epoch: int, metrics: dict[str, float], timestamp_ms: int) -> None:
+        """One point per metric, at step = epoch."""
+        points = [Metric(name, float(value), timestamp_ms, epoch) for name, value in metrics.items()]
+        self.client.log_batch(run_id, metrics=points)
+
+    # ------------------------------------------------------------ artifacts and models
+
+    def log_json(self, run_id: str, value: Any, artifact_file: str) -> None:
+        self.client.log_text(run_id, json.dumps(value, indent=1, default=str), artifact_file)
+
+    def log_png(self, run_id: str, png: bytes, artifact_file: str) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(artifact_file).name
+            path.write_bytes(png)
+            self.client.log_artifact(run_id, str(path), str(Path(artifact_file).parent))
+
+    def log_model(self, run_id: str, package: ModelPackage, registered_name: str | None,
+                  version_tags: dict[str, str]) -> tuple[str, str | None]:
+        """Log the model (pt2: loading it runs no pickled code) and register it; returns (uri, version)."""
+        import mlflow
+        import mlflow.pytorch
+        from mlflow.models import Model, infer_signature
+
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        with tempfile.TemporaryDirectory() as folder:
+            extra = []
+            for name, value in package.extra_files.items():
+                (Path(folder) / name).write_text(json.dumps(value, indent=1), encoding="utf-8")
+                extra.append(str(Path(folder) / name))
+            info = Model.log(
+                artifact_path=None, name="model", run_id=run_id, flavor=mlflow.pytorch,
+                pytorch_model=package.model.eval(),
+                signature=infer_signature(package.input_example, package.output_example),
+                input_example=package.input_example, serialization_format="pt2", extra_files=extra,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            )
+        if not registered_name:
+            return info.model_uri, None
+        return info.model_uri, self._register(registered_name, info, run_id, version_tags)
+
+    def _register(self, name: str, info: Any, run_id: str, tags: dict[str, str]) -> str:
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(name, info.model_uri, run_id=run_id, tags=tags,
+                                                   model_id=info.model_id)
+        return str(version.version)
+
+    # ------------------------------------------------------------ addresses
+
+    def run_url(self, run_id: str) -> str:
+        """Where the run opens in the UI (`trainworks ui` serves the embedded store at UI_ADDRESS)."""
+        experiment = self.client.get_run(run_id).info.experiment_id
+        base = UI_ADDRESS if not self.uri.startswith("http") else self.uri.rstrip("/")
+        return f"{base}/#/experiments/{experiment}/runs/{run_id}"
+
+    def _experiment_id(self, name: str) -> str:
+        existing = self.client.get_experiment_by_name(name)
+        if existing is not None:
+            if existing.lifecycle_stage == "deleted":
+                self.client.restore_experiment(existing.experiment_id)
+            return existing.experiment_id
+        location = default_artifact_root() if self.embedded else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # created meanwhile by a concurrent run
+            return self.client.get_experiment_by_name(name).experiment_id
+

@@ -1,0 +1,59 @@
+"""Plots people read faster than tables: learning curves and the confusion matrix, as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import torch  # noqa: E402
+
+
+def _png(figure: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def learning_curve_png(history: Sequence[dict], title: str) -> bytes:
+    """Training and validation loss per epoch, and validation accuracy (or RMSE) on a second axis."""
+    epochs = [row["epoch"] for row in history]
+    figure, loss_axis = plt.subplots(figsize=(7, 4))
+    for name, style in (("train_loss", "-o"), ("val_loss", "-s")):
+        loss_axis.plot(epochs, [row["metrics"][name] for row in history], style, label=name, markersize=3)
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("loss")
+    quality = "val_accuracy" if "val_accuracy" in history[0]["metrics"] else "val_rmse"
+    quality_axis = loss_axis.twinx()
+    quality_axis.plot(epochs, [row["metrics"][quality] for row in history], "-^", color="tab:green",
+                      label=quality, markersize=3)
+    quality_axis.set_ylabel(quality)
+    lines = loss_axis.get_legend_handles_labels()[0] + quality_axis.get_legend_handles_labels()[0]
+    loss_axis.legend(lines, [line.get_label() for line in lines], loc="center right")
+    loss_axis.set_title(title)
+    return _png(figure)
+
+
+def confusion_matrix_png(confusion: torch.Tensor, classes: Sequence[str], title: str) -> bytes:
+    """Counts of true class (rows) against predicted class (columns), annotated when small enough."""
+    size = max(4.0, 0.45 * len(classes) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    image = axis.imshow(confusion.numpy(), cmap="Blues")
+    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axis.set_yticks(range(len(classes)), classes)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    if len(classes) <= 20:
+        peak = confusion.max().item() or 1
+        for row, column in torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist():
+            count = int(confusion[row, column])
+            axis.text(column, row, str(count), ha="center", va="center",
+                      color="white" if count > peak / 2 else "black", fontsize=8)
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    axis.set_title(title)
+    return _png(figure)
