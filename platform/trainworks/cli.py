@@ -30,6 +30,7 @@ def _quiet(verbose: bool) -> None:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic", "ray", "urllib3", "torch"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -53,8 +53,8 @@ def load_digits(params: DigitsParams) -> LoadedData:
 class Cifar10Params(Params):
     """Where CIFAR-10 lives and how much of it to use."""
 
-    root: SpecPath = Field(description="folder holding cifar-10-batches-py/ (relative to the job file)")
     download: bool = Field(False, description="fetch the archive if missing (needs internet)")
+    root: SpecPath = Field(description="folder holding cifar-10-batches-py/ (relative to the job file)")
     verify_checksums: bool = Field(
         True, description="check torchvision's MD5 sums; turn off for subsets written in CIFAR-10's format"
     )

@@ -96,13 +96,13 @@ class Impute:
 
 
 def _statistic(column: pa.ChunkedArray, strategy: str) -> Any:
-    """mean, median or mode of the non-missing values, as a plain Python value."""
+    """mean, median or most frequent (ties: the smallest) non-missing value, as a plain Python value."""
     if strategy == "mean":
         return pc.mean(column).as_py()
     if strategy == "median":
         return pc.quantile(column, q=0.5, interpolation="linear")[0].as_py()
-    modes = pc.mode(column, n=1)
-    return modes[0]["mode"].as_py() if len(modes) else None
+    counts = pc.value_counts(column.drop_null()).to_pylist()
+    return min(counts, key=lambda item: (-item["counts"], item["values"]))["values"] if counts else None
 
 
 @PREPROCESSING.register("impute", ImputeParams, tags=("table",))

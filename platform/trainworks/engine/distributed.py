@@ -42,12 +42,15 @@ class TorchDistributed:
         return cls(device, dist.get_rank(), dist.get_world_size())
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        """DDP: gradients are averaged across ranks during backward."""
+        """DDP: gradients are averaged across ranks during backward (a group of one needs no wrapper)."""
+        if self.world_size == 1:
+            return model
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        if self.world_size > 1:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
     def no_sync(self, model: nn.Module) -> ContextManager[None]:

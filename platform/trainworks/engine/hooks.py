@@ -89,9 +89,18 @@ class Hooks:
     def on_fit_end(self, model: nn.Module) -> bool:
         return any([hook.on_fit_end(model) for hook in self.hooks])
 
-    def state_dict(self) -> list[dict[str, Any]]:
-        return [hook.state_dict() for hook in self.hooks]
+    def _keyed(self) -> dict[str, Hook]:
+        """Hooks by class name (numbered when repeated), so state finds its hook whatever else is added."""
+        keyed: dict[str, Hook] = {}
+        for hook in self.hooks:
+            name = type(hook).__name__
+            keyed[name if name not in keyed else f"{name}#{len(keyed)}"] = hook
+        return keyed
 
-    def load_state_dict(self, states: list[dict[str, Any]]) -> None:
-        for hook, state in zip(self.hooks, states, strict=True):
-            hook.load_state_dict(state)
+    def state_dict(self) -> dict[str, dict[str, Any]]:
+        return {key: state for key, hook in self._keyed().items() if (state := hook.state_dict())}
+
+    def load_state_dict(self, states: dict[str, dict[str, Any]]) -> None:
+        for key, hook in self._keyed().items():
+            if key in states:
+                hook.load_state_dict(states[key])

@@ -21,14 +21,15 @@ def format_epoch(epoch: int, total: int, metrics: Mapping[str, float]) -> str:
 class Terminal:
     """A thin wrapper over rich's console so the runtime never formats output itself."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, errors: Console | None = None) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
+        self.errors = errors or (Console(stderr=True, highlight=False, soft_wrap=True) if console is None else console)
 
     def info(self, text: str) -> None:
         self.console.print(text, markup=False)
 
     def warn(self, text: str) -> None:
-        self.console.print(f"warning: {text}", style="yellow", markup=False)
+        self.errors.print(f"warning: {text}", style="yellow", markup=False)
 
     def epoch(self, epoch: int, total: int, metrics: Mapping[str, float]) -> None:
         self.console.print(format_epoch(epoch, total, metrics), markup=False)

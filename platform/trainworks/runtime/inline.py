@@ -56,7 +56,8 @@ def inline_device(spec: JobSpec) -> torch.device:
 
 def run_inline(spec: JobSpec, data: DataBundle, run_dir: Path, resume: Checkpoint | None, on_epoch: OnEpoch,
                extra_hooks: list[Hook] | None = None) -> None:
-    """Train in this process; `extra_hooks` let callers (and tests) observe or steer the loop."""
+    """Train in this process with the CPUs the spec asks for; `extra_hooks` let callers (and tests) observe it."""
+    torch.set_num_threads(max(1, int(spec.scaling.num_workers * spec.scaling.cpus_per_worker)))
     device = inline_device(spec)
     parts = build_parts(spec, data, device)
     parts.hooks.hooks.extend(extra_hooks or [])

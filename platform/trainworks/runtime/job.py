@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -47,6 +48,7 @@ class RunSummary:
     url: str
     model_uri: str | None = None
     model_version: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,10 +60,13 @@ class EpochLogger:
     total_epochs: int
     terminal: Terminal
     logged: set[int] = field(default_factory=set)
+    first_epoch_began: float | None = None  # perf_counter() when the first epoch of this session started
 
     def __call__(self, message: EpochMessage) -> None:
         if message.epoch in self.logged:
             return
+        if self.first_epoch_began is None and message.checkpoint is not None:
+            self.first_epoch_began = time.perf_counter() - message.metrics.get("epoch_seconds", 0.0)
         self.tracker.log_epoch(self.run_id, message.epoch, message.metrics, int(time.time() * 1000))
         self.logged.add(message.epoch)
         self.terminal.epoch(message.epoch, self.total_epochs, message.metrics)
@@ -122,20 +127,33 @@ def open_run(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, where: 
 
 
 def run_job(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> RunSummary:
-    """Prepare data, open the MLflow run, train where asked, then log the outcome and the model."""
-    data = prepare_job_data(spec)
-    where = "in-process"
-    if not options.inline:
-        from trainworks.runtime.cluster import connect_ray
+    """Prepare data, open the MLflow run, train where asked, then log the outcome and the model.
 
-        where = connect_ray(spec, options.address, options.verbose)
-    run_id, start = open_run(spec, options, tracker, where, terminal)
+    Data problems surface before Ray or MLflow is touched; then the MLflow run is opened on
+    a helper thread while Ray starts, since each takes seconds. Where the time went is
+    logged as `seconds_*` metrics (step 0): data, ray, mlflow, training_start, startup, outcome, wall.
+    """
+    began = time.perf_counter()
+    data = prepare_job_data(spec)
+    phases = {"data": time.perf_counter() - began}
+    where = "in-process" if options.inline else "ray train"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-open") as pool:
+        opening = pool.submit(_timed, open_run, spec, options, tracker, where, terminal)
+        if not options.inline:
+            from trainworks.runtime.cluster import connect_ray
+
+            phases["ray"], description = _timed(connect_ray, spec, options.address, options.verbose)
+            tracker_tags = {"trainworks.ray": description}
+        phases["mlflow"], (run_id, start) = opening.result()
+    if not options.inline:
+        tracker.set_tags(run_id, tracker_tags)
     terminal.info(f"run {run_id} ({where}): {spec.training.epochs} epochs of {spec.model.name} on "
                   f"{spec.data.dataset.name}")
     logger = EpochLogger(tracker, run_id, spec.training.epochs, terminal, tracker.logged_epochs(run_id))
     if start is not None:
         logger.backfill(start)
     run_dir = checkpoint_root(spec) / run_id
+    training_began = time.perf_counter()
     try:
         _train(spec, data, options, run_dir, start, logger)
     except KeyboardInterrupt:
@@ -147,9 +165,22 @@ def run_job(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal
         terminal.warn(f"run {run_id} failed; after fixing the cause: trainworks run {options.job_file} "
                       f"--resume {run_id}")
         raise
+    training_ended = time.perf_counter()
     summary = record_outcome(spec, data, run_dir, run_id, tracker)
+    first_epoch = logger.first_epoch_began or training_began
+    phases.update({"training_start": first_epoch - training_began, "startup": first_epoch - began,
+                   "outcome": time.perf_counter() - training_ended, "wall": time.perf_counter() - began})
+    tracker.log_epoch(run_id, 0, {f"seconds_{name}": value for name, value in phases.items()},
+                      int(time.time() * 1000))
     tracker.end_run(run_id, "FINISHED")
-    return summary
+    return replace(summary, phases=phases)
+
+
+def _timed(function: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+    """(seconds taken, result)."""
+    began = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - began, result
 
 
 def _train(spec: JobSpec, data: DataBundle, options: RunOptions, run_dir: Path, start: Checkpoint | None,

@@ -113,6 +113,7 @@ def _expected_text(message: str) -> str:
     message = re.sub(r"^Value error, ", "", message)
     message = re.sub(r"^Input should be (greater|less)", r"expected a value \1", message)
     message = re.sub(r"^Input should be ", "expected ", message)
+    message = re.sub(r"^(String|List|Tuple) should have ", "expected a value with ", message)
     message = re.sub(r"^Assertion failed, ", "", message)
     return message
 

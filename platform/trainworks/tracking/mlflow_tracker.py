@@ -46,9 +46,14 @@ class MlflowTracker:
     """Runs, metrics, artifacts and the registry in one MLflow store, addressed by explicit run ids."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:
+        import mlflow
+
         self.uri = tracking_uri or default_tracking_uri()
         self.embedded = self.uri.startswith("sqlite:")
         self.client = MlflowClient(self.uri, registry_uri=self.uri)
+        # Model logging and `models:/` URIs only read MLflow's process-wide store: point it here too.
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
 
     # ------------------------------------------------------------ runs
 
@@ -109,12 +114,9 @@ class MlflowTracker:
     def log_model(self, run_id: str, package: ModelPackage, registered_name: str | None,
                   version_tags: dict[str, str]) -> tuple[str, str | None]:
         """Log the model (pt2: loading it runs no pickled code) and register it; returns (uri, version)."""
-        import mlflow
         import mlflow.pytorch
         from mlflow.models import Model, infer_signature
 
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
         with tempfile.TemporaryDirectory() as folder:
             extra = []
             for name, value in package.extra_files.items():
@@ -127,9 +129,8 @@ class MlflowTracker:
                 input_example=package.input_example, serialization_format="pt2", extra_files=extra,
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
-        if not registered_name:
-            return info.model_uri, None
-        return info.model_uri, self._register(registered_name, info, run_id, version_tags)
+            version = self._register(registered_name, info, run_id, version_tags) if registered_name else None
+        return info.model_uri, version
 
     def _register(self, name: str, info: Any, run_id: str, tags: dict[str, str]) -> str:
         try:
