@@ -21,14 +21,15 @@ TRAINWORKS = [sys.executable, "-m", "trainworks.cli"]
 
 
 def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "RAY_ADDRESS"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "RAY_ADDRESS", "RAY_AUTH_MODE"}}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def trainworks(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([*TRAINWORKS, *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
-                          timeout=timeout)
+def trainworks(*args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess:
+    return subprocess.run([*TRAINWORKS, *args], cwd=cwd, env={**clean_env(), **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def test_validate_misspelt_model_prints_path_and_valid_names_and_creates_no_run(tmp_path: Path) -> None:
@@ -143,3 +144,44 @@ def test_ctrl_c_on_a_ray_run_then_resume_logs_every_epoch_once(tmp_path: Path) -
     for metric in ("train_loss", "val_accuracy"):
         assert sorted(p.step for p in client.get_metric_history(run_id, metric)) == [1, 2, 3, 4, 5]
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_unreachable_cluster_fails_fast_and_leaves_no_run(tmp_path: Path) -> None:
+    result = trainworks("run", str(JOBS / "quickstart.yaml"), "--address", f"127.0.0.1:{free_port()}", cwd=tmp_path,
+                        timeout=120)
+    assert result.returncode == 1
+    assert "cannot reach the Ray cluster at 127.0.0.1:" in result.stderr and "Is it running" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_run_on_a_ray_cluster_started_with_ray_start(tmp_path: Path) -> None:
+    port = free_port()
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false"],
+                            cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and head.poll() is None, "ray start --head did not come up"
+                time.sleep(1)
+        job = [str(JOBS / "quickstart.yaml"), "--address", f"127.0.0.1:{port}", "--set", "training.epochs=2"]
+        refused = trainworks("run", *job, cwd=tmp_path, timeout=300)  # `ray start` turned token auth on
+        assert refused.returncode == 1 and "set RAY_AUTH_MODE=token" in refused.stderr
+        assert list(tmp_path.iterdir()) == []
+        result = trainworks("run", *job, cwd=tmp_path, env={"RAY_AUTH_MODE": "token"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        from mlflow import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+        run = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])[0]
+        assert run.data.tags["trainworks.runtime"] == f"ray cluster at 127.0.0.1:{port}"
+        assert sorted(p.step for p in client.get_metric_history(run.info.run_id, "val_loss")) == [1, 2]
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)

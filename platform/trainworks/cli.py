@@ -23,6 +23,12 @@ SetOption = typer.Option([], "--set", help="override a field: --set training.epo
 SPEC_ERROR_EXIT = 2
 
 
+def _private() -> None:
+    """No usage telemetry from MLflow or Ray unless the user asks for it (it also costs CPU beside training)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
 def _quiet(verbose: bool) -> None:
     """Keep library chatter (MLflow's migrations, Ray's start-up, deprecation warnings) out of the default view."""
     if verbose:
@@ -88,6 +94,9 @@ def run(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: lis
         _fail(str(spec_file), [issue.render(str(spec_file)) for issue in error.issues])
     except DataError as error:
         _fail(str(spec_file), [f"{spec_file}: {error}"])
+    except ConnectionError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     metrics = "  ".join(f"{name} {value:.4f}" for name, value in summary.metrics.items())
@@ -144,6 +153,7 @@ def ui(port: int = typer.Option(5000, help="port to serve on"),
 
 def main() -> None:
     """Entry point of the `trainworks` console script."""
+    _private()
     app()
 
 

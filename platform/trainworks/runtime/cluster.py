@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+from pathlib import Path
 
 import ray
 
 from trainworks.spec.schema import JobSpec
 
+TOKEN_FILE = Path("~/.ray/auth_token").expanduser()
+
+
+class RayUnreachable(ConnectionError):
+    """The Ray cluster named by --address or RAY_ADDRESS did not answer (or refused our token)."""
+
 
 def required_cpus(spec: JobSpec) -> float:
     """CPUs the job's Ray Train workers reserve."""
     return spec.scaling.num_workers * spec.scaling.cpus_per_worker
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when nothing listens at a `host:port` (or `ray://host:port`) address."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: leave them to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise RayUnreachable(f"cannot reach the Ray cluster at {address}: {error.strerror or error}. Is it "
+                             "running, and is the address right?") from None
 
 
 def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False) -> str:
@@ -27,7 +47,14 @@ def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False
     address = address or os.environ.get("RAY_ADDRESS")
     quiet = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
     if address:
-        ray.init(address=address, **quiet)
+        _probe(address)
+        try:
+            ray.init(address=address, **quiet)
+        except ConnectionError as error:
+            raise RayUnreachable(
+                f"cannot join the Ray cluster at {address}: {error}. Clusters started with `ray start` (Ray 2.60) "
+                f"require token authentication: set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN "
+                f"(or in {TOKEN_FILE}). Ray never sends a token to an address unless asked to.") from None
         return f"ray cluster at {address}"
     cpus = max(os.cpu_count() or 1, int(required_cpus(spec) + 0.999))
     ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)

@@ -57,9 +57,13 @@ def inline_device(spec: JobSpec) -> torch.device:
 def run_inline(spec: JobSpec, data: DataBundle, run_dir: Path, resume: Checkpoint | None, on_epoch: OnEpoch,
                extra_hooks: list[Hook] | None = None) -> None:
     """Train in this process with the CPUs the spec asks for; `extra_hooks` let callers (and tests) observe it."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(spec.scaling.num_workers * spec.scaling.cpus_per_worker)))
-    device = inline_device(spec)
-    parts = build_parts(spec, data, device)
-    parts.hooks.hooks.extend(extra_hooks or [])
-    fit(parts, loop_settings(spec), SingleProcess(device), LocalReporter(run_dir, spec.checkpoint.keep, on_epoch),
-        resume)
+    try:
+        device = inline_device(spec)
+        parts = build_parts(spec, data, device)
+        parts.hooks.hooks.extend(extra_hooks or [])
+        reporter = LocalReporter(run_dir, spec.checkpoint.keep, on_epoch)
+        fit(parts, loop_settings(spec), SingleProcess(device), reporter, resume)
+    finally:
+        torch.set_num_threads(threads)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -129,24 +128,20 @@ def open_run(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, where: 
 def run_job(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> RunSummary:
     """Prepare data, open the MLflow run, train where asked, then log the outcome and the model.
 
-    Data problems surface before Ray or MLflow is touched; then the MLflow run is opened on
-    a helper thread while Ray starts, since each takes seconds. Where the time went is
-    logged as `seconds_*` metrics (step 0): data, ray, mlflow, training_start, startup, outcome, wall.
+    Data problems surface before Ray or MLflow is touched, and Ray is reached before an MLflow
+    run exists, so neither a bad spec nor an unreachable cluster leaves a run behind. Where the
+    time went is logged as `seconds_*` metrics (step 0): data, ray, mlflow, training_start,
+    startup, outcome, wall.
     """
     began = time.perf_counter()
-    data = prepare_job_data(spec)
-    phases = {"data": time.perf_counter() - began}
-    where = "in-process" if options.inline else "ray train"
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-open") as pool:
-        opening = pool.submit(_timed, open_run, spec, options, tracker, where, terminal)
-        if not options.inline:
-            from trainworks.runtime.cluster import connect_ray
-
-            phases["ray"], description = _timed(connect_ray, spec, options.address, options.verbose)
-            tracker_tags = {"trainworks.ray": description}
-        phases["mlflow"], (run_id, start) = opening.result()
+    seconds, data = _timed(prepare_job_data, spec)
+    phases = {"data": seconds}
+    where = "in-process"
     if not options.inline:
-        tracker.set_tags(run_id, tracker_tags)
+        from trainworks.runtime.cluster import connect_ray
+
+        phases["ray"], where = _timed(connect_ray, spec, options.address, options.verbose)
+    phases["mlflow"], (run_id, start) = _timed(open_run, spec, options, tracker, where, terminal)
     terminal.info(f"run {run_id} ({where}): {spec.training.epochs} epochs of {spec.model.name} on "
                   f"{spec.data.dataset.name}")
     logger = EpochLogger(tracker, run_id, spec.training.epochs, terminal, tracker.logged_epochs(run_id))

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,18 @@ class MlflowTracker:
     """Runs, metrics, artifacts and the registry in one MLflow store, addressed by explicit run ids."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:
-        import mlflow
-
         self.uri = tracking_uri or default_tracking_uri()
         self.embedded = self.uri.startswith("sqlite:")
-        self.client = MlflowClient(self.uri, registry_uri=self.uri)
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        """The store is touched on first use, so a job refused before training leaves no trace."""
+        import mlflow
+
         # Model logging and `models:/` URIs only read MLflow's process-wide store: point it here too.
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
+        return MlflowClient(self.uri, registry_uri=self.uri)
 
     # ------------------------------------------------------------ runs
 
