@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,9 +39,9 @@ def ray_session() -> Iterator[None]:
     """One local Ray for the whole session (its start-up costs tens of seconds on 2 cores)."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
+    from trainworks.runtime.cluster import connect_ray
+
+    connect_ray(make_spec(scaling={"num_workers": 2}))
     yield
     ray.shutdown()
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -185,3 +186,6 @@ def test_run_on_a_ray_cluster_started_with_ray_start(tmp_path: Path) -> None:
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+        stale = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if stale.is_file() and stale.read_text().strip().endswith(f":{port}"):
+            stale.unlink()  # a head killed by a signal leaves it behind

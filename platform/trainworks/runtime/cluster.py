@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import ray
 
@@ -23,19 +25,43 @@ def required_cpus(spec: JobSpec) -> float:
     return spec.scaling.num_workers * spec.scaling.cpus_per_worker
 
 
+def _listening(address: str, timeout: float) -> bool:
+    """Whether something accepts connections at `host:port` (or `ray://host:port`)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _probe(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, not minutes, when nothing listens at a `host:port` (or `ray://host:port`) address."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto" and other forms: leave them to Ray
+    if host and port.isdigit() and not _listening(address, timeout):
+        raise RayUnreachable(f"cannot reach the Ray cluster at {address}: nothing answers there. Is it "
+                             "running, and is the address right?")
+
+
+def _forget_dead_current_cluster(warn: Callable[[str], None]) -> None:
+    """Remove Ray's "current cluster" file when the `ray start` head it names is dead.
+
+    A head stopped uncleanly leaves the file behind; Ray's State API (which Ray Train's
+    placement-group cleaner calls from inside the embedded cluster) then waits on that dead
+    address, adding 12 s to the end of every run. `ray stop` removes the file the same way.
+    """
+    path = Path(os.environ.get("RAY_TMPDIR", tempfile.gettempdir())) / "ray" / "ray_current_cluster"
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as error:
-        raise RayUnreachable(f"cannot reach the Ray cluster at {address}: {error.strerror or error}. Is it "
-                             "running, and is the address right?") from None
+        address = path.read_text().strip()
+    except OSError:
+        return
+    if address and not _listening(address, timeout=1.0):
+        path.unlink(missing_ok=True)
+        warn(f"removed {path}: it named a Ray cluster at {address} that no longer runs")
 
 
-def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False) -> str:
+def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False,
+                warn: Callable[[str], None] = logging.getLogger(__name__).warning) -> str:
     """Join `address` (or RAY_ADDRESS); otherwise start a local Ray explicitly.
 
     Starting explicitly (`address="local"`) matters: a bare `ray.init()` joins whatever
@@ -56,6 +82,7 @@ def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False
                 f"require token authentication: set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN "
                 f"(or in {TOKEN_FILE}). Ray never sends a token to an address unless asked to.") from None
         return f"ray cluster at {address}"
+    _forget_dead_current_cluster(warn)
     cpus = max(os.cpu_count() or 1, int(required_cpus(spec) + 0.999))
     ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
     return f"embedded local ray ({cpus} CPUs)"

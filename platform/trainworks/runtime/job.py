@@ -140,7 +140,7 @@ def run_job(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal
     if not options.inline:
         from trainworks.runtime.cluster import connect_ray
 
-        phases["ray"], where = _timed(connect_ray, spec, options.address, options.verbose)
+        phases["ray"], where = _timed(connect_ray, spec, options.address, options.verbose, terminal.warn)
     phases["mlflow"], (run_id, start) = _timed(open_run, spec, options, tracker, where, terminal)
     terminal.info(f"run {run_id} ({where}): {spec.training.epochs} epochs of {spec.model.name} on "
                   f"{spec.data.dataset.name}")
