@@ -7,6 +7,7 @@ from trainworks.losses import LOSSES
 from trainworks.models import MODELS
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.registry import Registry
+from trainworks.tricks import TRICKS
 
 REGISTRIES: dict[str, Registry] = {
     "datasets": DATASETS,
@@ -16,6 +17,7 @@ REGISTRIES: dict[str, Registry] = {
     "optimizers": OPTIMIZERS,
     "schedules": SCHEDULES,
     "losses": LOSSES,
+    "tricks": TRICKS,
 }
 
 

@@ -52,12 +52,14 @@ class Entry(Generic[BuilderT]):
 
     def spec_model(self) -> type[Params]:
         """The job-spec form of this entry: its parameters plus `name: Literal[<name>]`."""
-        return create_model(
-            f"{self.kind.title().replace('_', '')}_{self.name}",
+        model = create_model(
+            f"{self.kind.title().replace(' ', '')}_{self.name}",
             __base__=self.params,
             __doc__=self.summary,
             name=(Literal[self.name], ...),
         )
+        model.registry_kind = self.kind  # lets error messages say "unknown model" rather than "unknown value"
+        return model
 
 
 class Registry(Generic[BuilderT]):

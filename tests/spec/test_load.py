@@ -59,7 +59,7 @@ BAD_FIELDS = [
     ({"data": {"dataset": "digits", "preprocessing": [{"name": "resize", "size": 0}]}},
      "data.preprocessing[0].size", "greater than 0"),
     ({"data": {"dataset": "digits", "preprocessing": [{"name": "standardise"}]}},
-     "data.preprocessing[0].name: unknown preprocessing 'standardise'", "did you mean 'standardize'"),
+     "data.preprocessing[0].name: unknown preprocessing step 'standardise'", "did you mean 'standardize'"),
     ({"data": {"dataset": "digits", "val_fraction": 1.0}}, "data.val_fraction: expected a value less than 1", "1.0"),
     ({"data": {"dataset": {"name": "table", "path": "nowhere.csv", "target": "y"}}}, "data.dataset.path: file not found",
      "nowhere.csv"),

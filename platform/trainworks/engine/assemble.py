@@ -13,6 +13,7 @@ from trainworks.losses import LOSSES
 from trainworks.models import MODELS
 from trainworks.optim import OPTIMIZERS, SCHEDULES, Plan
 from trainworks.spec.schema import JobSpec
+from trainworks.tricks import TRICKS, TrickContext
 from trainworks.tricks.basic import Augment, ClipGradNorm
 
 
@@ -29,11 +30,14 @@ def build_model(spec: JobSpec, data: DataBundle) -> torch.nn.Module:
     return MODELS.get(spec.model.name).build(spec.model, data.info)
 
 
-def build_hooks(spec: JobSpec) -> list[Hook]:
-    """The tricks the spec switches on, in the order they act."""
+def build_hooks(spec: JobSpec, data: DataBundle) -> list[Hook]:
+    """Augmentation first, then the spec's tricks in their order, then gradient clipping."""
     hooks: list[Hook] = []
     if spec.data.augmentation:
         hooks.append(Augment([AUGMENTATIONS.get(a.name).build(a) for a in spec.data.augmentation]))
+    context = TrickContext(data.info, spec.training.epochs,
+                           steps_per_epoch(len(data.train), spec.training.batch_size), spec.training.seed)
+    hooks.extend(TRICKS.get(trick.name).build(trick, context) for trick in spec.tricks)
     if spec.training.grad_clip_norm:
         hooks.append(ClipGradNorm(spec.training.grad_clip_norm))
     return hooks
@@ -46,4 +50,4 @@ def build_parts(spec: JobSpec, data: DataBundle, device: torch.device) -> Parts:
     plan = Plan(spec.training.epochs, steps_per_epoch(len(data.train), spec.training.batch_size))
     schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
     loss = LOSSES.get(spec.loss.name).build(spec.loss, data.info)
-    return Parts(model, optimizer, schedule, loss, Hooks(build_hooks(spec)), data)
+    return Parts(model, optimizer, schedule, loss, Hooks(build_hooks(spec, data)), data)

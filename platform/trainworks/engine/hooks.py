@@ -1,6 +1,6 @@
 """The loop's events: a trick is a Hook that overrides only the events it acts on.
 
-Eight events, each with the objects it may use and a return value where it may change
+Ten events, each with the objects it may use and a return value where it may change
 something, so no trick edits a shared mutable state behind the loop's back.
 """
 
@@ -34,6 +34,14 @@ class Hook:
 
     def on_step_end(self, model: nn.Module, step: int) -> None:
         """After each optimiser step (weight averages)."""
+
+    def eval_model(self, model: nn.Module) -> nn.Module:
+        """The model validation runs (weight averages return their averaged copy)."""
+        return model
+
+    def eval_views(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Views of a validation batch whose outputs are averaged (test-time augmentation)."""
+        return [x]
 
     def on_validation_end(self, epoch: int, metrics: dict[str, float]) -> bool:
         """After validation; return True to stop training after this epoch."""
@@ -82,6 +90,17 @@ class Hooks:
     def on_step_end(self, model: nn.Module, step: int) -> None:
         for hook in self.hooks:
             hook.on_step_end(model, step)
+
+    def eval_model(self, model: nn.Module) -> nn.Module:
+        for hook in self.hooks:
+            model = hook.eval_model(model)
+        return model
+
+    def eval_views(self, x: torch.Tensor) -> list[torch.Tensor]:
+        views = [x]
+        for hook in self.hooks:
+            views = [view for base in views for view in hook.eval_views(base)]
+        return views
 
     def on_validation_end(self, epoch: int, metrics: dict[str, float]) -> bool:
         return any([hook.on_validation_end(epoch, metrics) for hook in self.hooks])

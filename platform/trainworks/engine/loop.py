@@ -174,17 +174,21 @@ def _batch(split: Split, rows: torch.Tensor, parts: Parts, device: torch.device)
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, parts: Parts, batch_size: int, precision: str,
              dist: Distributed) -> Evaluation:
-    """Loss and accuracy (or RMSE and MAE) over the whole split: each rank takes every world_size-th row."""
+    """Loss and accuracy (or RMSE and MAE) over the whole split: each rank takes every world_size-th row.
+
+    Hooks may substitute the weights (eval_model) and add test-time views, whose outputs are averaged.
+    """
     model.eval()
     info, device = parts.data.info, dist.device
     classes = info.num_outputs if info.task == "classification" else 0
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct or squared error, abs error
     confusion = torch.zeros(classes, classes, dtype=torch.float64, device=device)
     rows = torch.arange(dist.rank, len(split), dist.world_size)
+    model = parts.hooks.eval_model(model).eval()
     for chunk in rows.split(batch_size):
         x, y = _batch(split, chunk, parts, device)
         with autocast(precision, device):
-            outputs = model(x)
+            outputs = torch.stack([model(view) for view in parts.hooks.eval_views(x)]).mean(dim=0)
         sums[0] += parts.loss(outputs, y).double() * len(chunk)
         if classes:
             predicted = outputs.argmax(dim=-1)

@@ -8,6 +8,7 @@ from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
 from trainworks.losses import LOSSES
 from trainworks.models import MODELS
 from trainworks.spec.errors import Issue
+from trainworks.tricks import TRICKS
 
 if TYPE_CHECKING:
     from trainworks.spec.schema import JobSpec
@@ -49,6 +50,13 @@ def _model_and_loss_issues(spec: JobSpec) -> list[Issue]:
     if "image" in MODELS.get(spec.model.name).tags and modality != "image":
         issues.append(Issue(("model", "name"), f"'{spec.model.name}' needs images; data set "
                                                f"'{spec.data.dataset.name}' gives {modality}s (try mlp)"))
+    for index, trick in enumerate(spec.tricks):
+        tags = TRICKS.get(trick.name).tags
+        tasks, modalities = tags & {"classification", "regression"}, tags & {"image", "table"}
+        if (tasks and task not in tasks) or (modalities and modality not in modalities):
+            needs = " ".join([" or ".join(sorted(tasks)), "on " + " or ".join(sorted(modalities)) if modalities else ""])
+            issues.append(Issue(("tricks", index, "name"), f"'{trick.name}' needs {needs.strip()}; this job is "
+                                                           f"{task} on {modality}s"))
     if task not in LOSSES.get(spec.loss.name).tags:
         valid = [entry.name for entry in LOSSES if task in entry.tags]
         issues.append(Issue(("loss", "name"), f"'{spec.loss.name}' does not fit a {task} task; use one of: "

@@ -55,9 +55,9 @@ def yaml_parts(loc: Loc, raw: Any) -> list[str | int]:
     parts: list[str | int] = []
     node = raw
     for key in loc:
-        if isinstance(node, str) and node == key:
+        if isinstance(node, str) and key in ("name", node):
             node = {"name": node}  # the `loss: mse` shorthand
-        elif isinstance(node, dict):
+        if isinstance(node, dict):
             if key in node:
                 parts.append(key)
                 node = node[key]
@@ -91,6 +91,12 @@ def _variants(annotation: Any) -> list[type[BaseModel]]:
 
 def _tag(variant: type[BaseModel]) -> str:
     return typing.get_args(variant.model_fields["name"].annotation)[0]
+
+
+def _kind(annotation: Any, fallback: str) -> str:
+    """The registry kind ("model", "trick") behind a `{name: ...}` field, for messages."""
+    variants = _variants(annotation)
+    return getattr(variants[0], "registry_kind", fallback) if variants else fallback
 
 
 def type_at(root: type[BaseModel], loc: Loc) -> Any:
@@ -137,7 +143,10 @@ def _describe(error: dict[str, Any], root: type[BaseModel], raw: Any, parts: lis
         return parts, f"unknown key '{loc[-1]}'{hint}; valid keys: {', '.join(valid)}"
     if kind == "union_tag_invalid":
         valid = sorted(re.findall(r"'([^']*)'", error["ctx"]["expected_tags"]))
-        return [*parts, "name"], describe_unknown(field, str(error["ctx"]["tag"]), valid)
+        return [*parts, "name"], describe_unknown(_kind(type_at(root, loc), field), str(error["ctx"]["tag"]), valid)
+    if kind == "literal_error" and loc[-1] == "name" and (variants := _variants(type_at(root, loc[:-1]))):
+        valid = sorted(_tag(v) for v in variants)  # a registry with a single entry: no union to tag
+        return parts, describe_unknown(_kind(variants[0], field), str(error.get("input")), valid)
     if kind == "union_tag_not_found":
         valid = sorted(_tag(v) for v in _variants(type_at(root, loc)))
         return [*parts, "name"], f"missing 'name'; expected one of: {', '.join(valid)}"

@@ -11,6 +11,7 @@ from trainworks.losses import LOSSES
 from trainworks.models import MODELS
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.spec.components import choice_of
+from trainworks.tricks import TRICKS
 
 PositiveInt = Annotated[int, Field(gt=0)]
 
@@ -21,6 +22,7 @@ ModelChoice = choice_of(MODELS)
 OptimizerChoice = choice_of(OPTIMIZERS)
 ScheduleChoice = choice_of(SCHEDULES)
 LossChoice = choice_of(LOSSES)
+TrickChoice = choice_of(TRICKS)
 
 
 class Section(BaseModel):
@@ -98,6 +100,8 @@ class JobSpec(Section):
         {"name": "constant"}, validate_default=True, description="learning-rate schedule by name"
     )
     loss: LossChoice = Field({"name": "cross_entropy"}, validate_default=True, description="loss by name")
+    tricks: list[TrickChoice] = Field(default_factory=list, description="training tricks by name, applied in order "
+                                                                        "(trainworks list tricks)")
     training: TrainingSpec
     scaling: ScalingSpec = ScalingSpec()
     tracking: TrackingSpec = TrackingSpec()
