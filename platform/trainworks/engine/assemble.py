@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from trainworks.data import AUGMENTATIONS
@@ -9,9 +11,11 @@ from trainworks.data.types import DataBundle
 from trainworks.engine.batching import steps_per_epoch
 from trainworks.engine.hooks import Hook, Hooks
 from trainworks.engine.loop import LoopSettings, Parts
+from trainworks.engine.objectives import Classify, Objective, Reconstruct, Regress
 from trainworks.losses import LOSSES
 from trainworks.models import MODELS
 from trainworks.optim import OPTIMIZERS, SCHEDULES, Plan
+from trainworks.spec.consistency import job_task
 from trainworks.spec.schema import JobSpec
 from trainworks.tricks import TRICKS, TrickContext
 from trainworks.tricks.basic import Augment, ClipGradNorm
@@ -43,11 +47,22 @@ def build_hooks(spec: JobSpec, data: DataBundle) -> list[Hook]:
     return hooks
 
 
+def build_objective(spec: JobSpec, data: DataBundle) -> Objective:
+    """Classify, regress or reconstruct, as the job's task says."""
+    task = job_task(spec)
+    if task == "reconstruction":
+        return Reconstruct(math.prod(data.info.input_shape))
+    if task == "classification":
+        return Classify(data.info.num_outputs)
+    return Regress(data.info.num_outputs)
+
+
 def build_parts(spec: JobSpec, data: DataBundle, device: torch.device) -> Parts:
-    """Model on the device, then its optimiser, schedule, loss and hooks."""
+    """Model on the device, then its optimiser, schedule, loss, hooks and objective."""
     model = build_model(spec, data).to(device)
     optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, model.parameters())
     plan = Plan(spec.training.epochs, steps_per_epoch(len(data.train), spec.training.batch_size))
     schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
     loss = LOSSES.get(spec.loss.name).build(spec.loss, data.info)
-    return Parts(model, optimizer, schedule, loss, Hooks(build_hooks(spec, data)), data)
+    return Parts(model, optimizer, schedule, loss, Hooks(build_hooks(spec, data)), data,
+                 build_objective(spec, data))

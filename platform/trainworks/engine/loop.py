@@ -20,6 +20,7 @@ from trainworks.engine.batching import derive_seed, epoch_permutation, rank_batc
 from trainworks.engine.checkpoint import Checkpoint, save_checkpoint
 from trainworks.engine.distributed import Distributed, unwrap
 from trainworks.engine.hooks import Hooks
+from trainworks.engine.objectives import Objective
 from trainworks.losses import Loss
 from trainworks.optim import Schedule
 
@@ -47,6 +48,7 @@ class Parts:
     loss: Loss
     hooks: Hooks
     data: DataBundle
+    objective: Objective
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def _train_epoch(model: nn.Module, parts: Parts, settings: LoopSettings, dist: D
     for step, rows in enumerate(batches, start=first_step + 1):
         x, y = _batch(train, rows, parts, device)
         x, y = parts.hooks.on_train_batch(x, y)
-        totals += _accumulate_step(model, parts, settings, dist, scaler, x, y)
+        totals += _accumulate_step(model, parts, settings, dist, scaler, x, parts.objective.targets(x, y))
         scaler.unscale_(parts.optimizer)
         parts.hooks.on_before_step(parts.model, parts.optimizer)
         scaler.step(parts.optimizer)
@@ -174,40 +176,37 @@ def _batch(split: Split, rows: torch.Tensor, parts: Parts, device: torch.device)
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, parts: Parts, batch_size: int, precision: str,
              dist: Distributed) -> Evaluation:
-    """Loss and accuracy (or RMSE and MAE) over the whole split: each rank takes every world_size-th row.
+    """Loss and the objective's scores over the whole split: each rank takes every world_size-th row.
 
+    Every rank has at least one row (jobs refuse validation splits smaller than the worker count).
     Hooks may substitute the weights (eval_model) and add test-time views, whose outputs are averaged.
     """
-    model.eval()
-    info, device = parts.data.info, dist.device
-    classes = info.num_outputs if info.task == "classification" else 0
-    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct or squared error, abs error
-    confusion = torch.zeros(classes, classes, dtype=torch.float64, device=device)
-    rows = torch.arange(dist.rank, len(split), dist.world_size)
+    device, objective = dist.device, parts.objective
     model = parts.hooks.eval_model(model).eval()
+    rows = torch.arange(dist.rank, len(split), dist.world_size)
+    loss_sum, scores = torch.zeros(1, dtype=torch.float64, device=device), None
     for chunk in rows.split(batch_size):
         x, y = _batch(split, chunk, parts, device)
+        targets = objective.targets(x, y)
         with autocast(precision, device):
-            outputs = torch.stack([model(view) for view in parts.hooks.eval_views(x)]).mean(dim=0)
-        sums[0] += parts.loss(outputs, y).double() * len(chunk)
-        if classes:
-            predicted = outputs.argmax(dim=-1)
-            sums[1] += (predicted == y).sum()
-            confusion.index_put_((y, predicted), torch.ones_like(y, dtype=torch.float64), accumulate=True)
-        else:
-            error = outputs.float() - y
-            sums[1] += error.pow(2).sum()
-            sums[2] += error.abs().sum()
-    counts = torch.tensor([len(rows)], dtype=torch.float64, device=device)
-    reduced = dist.all_reduce_sum(torch.cat([sums, counts, confusion.flatten()]))
-    loss_sum, second, third, count = reduced[:4].tolist()
-    count = max(count, 1.0)
-    if classes:
-        metrics = {"val_loss": loss_sum / count, "val_accuracy": second / count}
-        return Evaluation(metrics, reduced[4:].view(classes, classes).long().cpu())
-    outputs_per_row = info.num_outputs
-    return Evaluation({"val_loss": loss_sum / count, "val_rmse": (second / (count * outputs_per_row)) ** 0.5,
-                       "val_mae": third / (count * outputs_per_row)})
+            outputs = _average([model(view) for view in parts.hooks.eval_views(x)])
+        loss_sum += parts.loss(outputs, targets).double() * len(chunk)
+        batch_scores = objective.sums(outputs, targets)
+        scores = batch_scores if scores is None else scores + batch_scores
+    totals = dist.all_reduce_sum(torch.cat([loss_sum, torch.tensor([len(rows)], dtype=torch.float64,
+                                                                    device=device), scores]))
+    count = max(totals[1].item(), 1.0)
+    metrics = {"val_loss": totals[0].item() / count, **objective.metrics(totals[2:], count)}
+    return Evaluation(metrics, objective.confusion(totals[2:]))
+
+
+def _average(outputs: list[Any]) -> Any:
+    """Mean of several views' outputs (tuples averaged element-wise)."""
+    if len(outputs) == 1:
+        return outputs[0]
+    if isinstance(outputs[0], (tuple, list)):
+        return type(outputs[0])(torch.stack(parts).mean(dim=0) for parts in zip(*outputs))
+    return torch.stack(outputs).mean(dim=0)
 
 
 def training_state(parts: Parts, scaler: torch.amp.GradScaler) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from trainworks.data.types import DataBundle
-from trainworks.engine.assemble import build_parts, loop_settings
 from trainworks.engine.checkpoint import Checkpoint, checkpoint_folders, folder_name
 from trainworks.engine.distributed import SingleProcess
 from trainworks.engine.hooks import Hook
-from trainworks.engine.loop import EpochRecord, SaveFn, fit
+from trainworks.engine.families import family_of
+from trainworks.engine.loop import EpochRecord, SaveFn
 from trainworks.runtime.messages import EpochMessage, OnEpoch
 from trainworks.spec.schema import JobSpec
 
@@ -60,10 +60,7 @@ def run_inline(spec: JobSpec, data: DataBundle, run_dir: Path, resume: Checkpoin
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(spec.scaling.num_workers * spec.scaling.cpus_per_worker)))
     try:
-        device = inline_device(spec)
-        parts = build_parts(spec, data, device)
-        parts.hooks.hooks.extend(extra_hooks or [])
         reporter = LocalReporter(run_dir, spec.checkpoint.keep, on_epoch)
-        fit(parts, loop_settings(spec), SingleProcess(device), reporter, resume)
+        family_of(spec).train(spec, data, SingleProcess(inline_device(spec)), reporter, resume, extra_hooks or [])
     finally:
         torch.set_num_threads(threads)

@@ -11,17 +11,15 @@ import torch
 
 from trainworks.data.prepare import prepare_data
 from trainworks.data.types import DataBundle, DataError
-from trainworks.engine.assemble import build_parts
 from trainworks.engine.checkpoint import Checkpoint, latest_checkpoint
-from trainworks.engine.distributed import SingleProcess
+from trainworks.engine.families import Outcome, family_of
 from trainworks.engine.hooks import Hook
-from trainworks.engine.loop import evaluate
 from trainworks.runtime.console import Terminal
 from trainworks.runtime.messages import EpochMessage
 from trainworks.spec import Issue, JobSpec, SpecError, spec_to_yaml
 from trainworks.tracking.environment import device_description, source_tags, spec_hash, version_tags
 from trainworks.tracking.mlflow_tracker import MlflowTracker, ModelPackage
-from trainworks.tracking.plots import confusion_matrix_png, learning_curve_png
+from trainworks.tracking.plots import confusion_matrix_png, image_grid_png, learning_curve_png
 
 RESUMABLE_KEY = "trainworks.spec_hash_without_epochs"
 
@@ -198,39 +196,41 @@ def record_outcome(spec: JobSpec, data: DataBundle, run_dir: Path, run_id: str,
     final = latest_checkpoint(run_dir)
     if final is None:
         raise RuntimeError(f"training ended without a checkpoint in {run_dir}")
-    parts = build_parts(spec, data, torch.device("cpu"))
-    parts.model.load_state_dict(final.state["model"])
-    evaluation = evaluate(parts.model, data.val, parts, spec.training.batch_size, "fp32", SingleProcess())
+    outcome = family_of(spec).outcome(spec, data, final)
     history = final.meta["history"]
     title = spec.tracking.run_name or spec.name
     tracker.log_json(run_id, data.preprocessing, "preprocessing/state.json")
     tracker.log_json(run_id, history, "metrics/history.json")
     tracker.log_png(run_id, learning_curve_png(history, title), "plots/learning_curve.png")
-    if evaluation.confusion is not None:
-        tracker.log_png(run_id, confusion_matrix_png(evaluation.confusion, data.info.classes, title),
+    if outcome.confusion is not None:
+        tracker.log_png(run_id, confusion_matrix_png(outcome.confusion, data.info.classes, title),
                         "plots/confusion_matrix.png")
-    final_metrics = {f"final_{name}": value for name, value in evaluation.metrics.items()}
+    for name, images in outcome.images.items():
+        tracker.log_png(run_id, image_grid_png(images, f"{title}: {name}"), f"plots/{name}.png")
+    final_metrics = {f"final_{name}": value for name, value in outcome.metrics.items()}
     tracker.log_epoch(run_id, final.epoch, final_metrics, int(time.time() * 1000))
     model_uri = version = None
     if spec.tracking.log_model:
-        model_uri, version = tracker.log_model(run_id, _package(parts.model, data), spec.tracking.registered_model,
-                                               {"trainworks.run_id": run_id, **_rounded(evaluation.metrics)})
-    return RunSummary(run_id, evaluation.metrics, tracker.run_url(run_id), model_uri, version)
+        model_uri, version = tracker.log_model(run_id, _package(outcome, data), spec.tracking.registered_model,
+                                               {"trainworks.run_id": run_id, **_rounded(outcome.metrics)})
+    return RunSummary(run_id, outcome.metrics, tracker.run_url(run_id), model_uri, version)
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, str]:
     return {name: f"{value:.6g}" for name, value in metrics.items()}
 
 
-def _package(model: torch.nn.Module, data: DataBundle) -> ModelPackage:
+def _package(outcome: Outcome, data: DataBundle) -> ModelPackage:
     """The model with an example of its (preprocessed) input and what inference needs to rebuild that input."""
-    example = data.val.x[:5]
-    if data.transform is not None:
-        example = data.transform(example)
     with torch.no_grad():
-        output = model.eval()(example)
+        output = outcome.model.eval()(outcome.example_input)
     info: dict[str, Any] = {"task": data.info.task, "modality": data.info.modality,
                             "input_shape": list(data.info.input_shape), "classes": list(data.info.classes),
                             "feature_names": list(data.info.feature_names)}
-    return ModelPackage(model, example.numpy(), output.numpy(),
+    return ModelPackage(outcome.model, outcome.example_input.numpy(), _numpy(output),
                         {"preprocessing.json": data.preprocessing, "data_info.json": info})
+
+
+def _numpy(output: Any) -> Any:
+    """Model outputs as numpy for the signature (a tuple's first element is the prediction)."""
+    return (output[0] if isinstance(output, (tuple, list)) else output).numpy()

@@ -28,11 +28,11 @@ from ray.train.v2.api.report_config import CheckpointUploadMode
 from ray.util.queue import Empty, Queue
 
 from trainworks.data.types import DataBundle
-from trainworks.engine.assemble import build_parts, loop_settings
 from trainworks.engine.checkpoint import Checkpoint, CorruptCheckpoint, folder_name, load_checkpoint
 from trainworks.engine.distributed import TorchDistributed
 from trainworks.engine.hooks import Hook
-from trainworks.engine.loop import EpochRecord, SaveFn, fit
+from trainworks.engine.families import family_of
+from trainworks.engine.loop import EpochRecord, SaveFn
 from trainworks.runtime.messages import EpochMessage, OnEpoch
 from trainworks.spec.schema import JobSpec
 
@@ -96,10 +96,9 @@ def train_worker(config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(spec.scaling.cpus_per_worker)))
     data: DataBundle = ray.get(config["data"])
     device = ray.train.torch.get_device()
-    parts = build_parts(spec, data, device)
-    parts.hooks.hooks.extend(config.get("extra_hooks") or [])
     rank = ray.train.get_context().get_world_rank()
-    fit(parts, loop_settings(spec), TorchDistributed.current(device), RayReporter(rank), _resume_point(config))
+    family_of(spec).train(spec, data, TorchDistributed.current(device), RayReporter(rank), _resume_point(config),
+                          config.get("extra_hooks") or [])
 
 
 def _trainer(spec: JobSpec, config: dict[str, Any], storage: Path, run_id: str, relay: Queue) -> TorchTrainer:

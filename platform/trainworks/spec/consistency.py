@@ -20,8 +20,18 @@ def data_modality(spec: JobSpec) -> str:
 
 
 def data_task(spec: JobSpec) -> str:
-    """'classification' or 'regression'."""
+    """'classification' or 'regression': what the data set's targets are."""
     return getattr(spec.data.dataset, "task", "classification")
+
+
+MODEL_FAMILY_TASKS = {"reconstruction": "reconstruction", "gan": "generation", "policy": "control"}
+
+
+def job_task(spec: JobSpec) -> str:
+    """What the job learns: the model family's task (autoencoders reconstruct, GANs generate,
+    policies control) or else the data set's."""
+    tags = MODELS.get(spec.model.name).tags
+    return next((task for tag, task in MODEL_FAMILY_TASKS.items() if tag in tags), data_task(spec))
 
 
 def check_consistency(spec: JobSpec) -> list[Issue]:
@@ -46,7 +56,7 @@ def _other(modality: str) -> str:
 
 def _model_and_loss_issues(spec: JobSpec) -> list[Issue]:
     issues = []
-    modality, task = data_modality(spec), data_task(spec)
+    modality, task = data_modality(spec), job_task(spec)
     if "image" in MODELS.get(spec.model.name).tags and modality != "image":
         issues.append(Issue(("model", "name"), f"'{spec.model.name}' needs images; data set "
                                                f"'{spec.data.dataset.name}' gives {modality}s (try mlp)"))

@@ -20,22 +20,41 @@ def _png(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
+QUALITY_METRICS = ("val_accuracy", "val_rmse", "val_mse", "episode_return")
+
+
 def learning_curve_png(history: Sequence[dict], title: str) -> bytes:
-    """Training and validation loss per epoch, and validation accuracy (or RMSE) on a second axis."""
+    """Every loss per epoch, and the job's quality metric (accuracy, RMSE, ...) on a second axis."""
     epochs = [row["epoch"] for row in history]
+    names = sorted({name for row in history for name in row["metrics"]})
     figure, loss_axis = plt.subplots(figsize=(7, 4))
-    for name, style in (("train_loss", "-o"), ("val_loss", "-s")):
-        loss_axis.plot(epochs, [row["metrics"][name] for row in history], style, label=name, markersize=3)
+    for name in (n for n in names if n.endswith("loss")):
+        loss_axis.plot(epochs, [row["metrics"].get(name) for row in history], "-o", label=name, markersize=3)
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("loss")
-    quality = "val_accuracy" if "val_accuracy" in history[0]["metrics"] else "val_rmse"
-    quality_axis = loss_axis.twinx()
-    quality_axis.plot(epochs, [row["metrics"][quality] for row in history], "-^", color="tab:green",
-                      label=quality, markersize=3)
-    quality_axis.set_ylabel(quality)
-    lines = loss_axis.get_legend_handles_labels()[0] + quality_axis.get_legend_handles_labels()[0]
+    lines = loss_axis.get_legend_handles_labels()[0]
+    quality = next((name for name in QUALITY_METRICS if name in names), None)
+    if quality:
+        quality_axis = loss_axis.twinx()
+        quality_axis.plot(epochs, [row["metrics"].get(quality) for row in history], "-^", color="tab:green",
+                          label=quality, markersize=3)
+        quality_axis.set_ylabel(quality)
+        lines += quality_axis.get_legend_handles_labels()[0]
     loss_axis.legend(lines, [line.get_label() for line in lines], loc="center right")
     loss_axis.set_title(title)
+    return _png(figure)
+
+
+def image_grid_png(images: torch.Tensor, title: str) -> bytes:
+    """A grid of images (N,C,H,W), each scaled to its own range: generated samples, reconstructions."""
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.detach().float().cpu(), nrow=int(len(images) ** 0.5 + 0.999), normalize=True,
+                     scale_each=True, padding=1)
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray" if images.shape[1] == 1 else None)
+    axis.set_axis_off()
+    axis.set_title(title)
     return _png(figure)
 
 
