@@ -5,6 +5,7 @@ from __future__ import annotations
 from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
 from trainworks.losses import LOSSES
 from trainworks.models import MODELS
+from trainworks import rl  # noqa: F401  (registers the gym data set and the policy-gradient loss)
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.registry import Registry
 from trainworks.tricks import TRICKS

@@ -32,7 +32,7 @@ def build_cross_entropy(params: CrossEntropyParams, info: DataInfo) -> Loss:
     return loss
 
 
-@LOSSES.register("mse", NoParams, tags=("classification", "regression"))
+@LOSSES.register("mse", NoParams, tags=("classification", "regression", "reconstruction"))
 def build_mse(params: NoParams, info: DataInfo) -> Loss:
     """Mean squared error; for classifiers, between softmax probabilities and one-hot targets (Brier score)."""
 

@@ -14,6 +14,7 @@ from trainworks.data.datasets import DATASETS, LoadedData
 from trainworks.data.preprocess import PREPROCESSING, State
 from trainworks.data.table import is_numeric, table_to_tensor
 from trainworks.data.types import DataBundle, DataError, DataInfo, RawImages, Split
+from trainworks.rl.environment import Environment
 
 MEMORY_BUDGET_BYTES = 2 * 1024**3
 FIT_SAMPLE = 10_000
@@ -59,12 +60,21 @@ def prepare_data(data_spec: Any, seed: int) -> DataBundle:
     dataset = data_spec.dataset
     loaded = DATASETS.get(dataset.name).build(dataset)
     steps = [PREPROCESSING.get(step.name).build(step) for step in data_spec.preprocessing]
+    if isinstance(loaded.train, Environment):
+        return _environment_bundle(loaded.train)
     if isinstance(loaded.train, RawImages):
         bundle = _prepare_images(loaded, steps, data_spec.val_fraction, data_spec.split_seed)
     else:
         bundle = _prepare_table(loaded, steps, dataset.target, dataset.task, data_spec.val_fraction,
                                 data_spec.split_seed)
     return replace(bundle, preprocessing=_describe(data_spec.preprocessing, bundle.preprocessing))
+
+
+def _environment_bundle(environment: Environment) -> DataBundle:
+    """No examples up front: a policy learns from episodes it plays (see trainworks.rl)."""
+    empty = Split(torch.empty(0, *environment.observation_shape), torch.empty(0, dtype=torch.long))
+    info = DataInfo("control", "environment", environment.observation_shape, environment.actions)
+    return DataBundle(empty, empty, info)
 
 
 def _describe(spec_steps: Sequence[Any], states: Sequence[State]) -> list[dict[str, Any]]:

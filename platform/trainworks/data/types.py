@@ -7,8 +7,8 @@ from typing import Any, Callable, Literal
 
 import torch
 
-Task = Literal["classification", "regression"]
-Modality = Literal["image", "table"]
+Task = Literal["classification", "regression", "reconstruction", "generation", "control"]
+Modality = Literal["image", "table", "environment"]
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 
 

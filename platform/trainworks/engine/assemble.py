@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 
 from trainworks.data import AUGMENTATIONS
-from trainworks.data.types import DataBundle
+from trainworks.data.types import DataBundle, DataInfo
 from trainworks.engine.batching import steps_per_epoch
 from trainworks.engine.hooks import Hook, Hooks
 from trainworks.engine.loop import LoopSettings, Parts
@@ -28,10 +29,15 @@ def loop_settings(spec: JobSpec) -> LoopSettings:
                         training.seed)
 
 
+def job_info(spec: JobSpec, data: DataBundle) -> DataInfo:
+    """The data's description with the job's task (an autoencoder on digits reconstructs, not classifies)."""
+    return replace(data.info, task=job_task(spec))
+
+
 def build_model(spec: JobSpec, data: DataBundle) -> torch.nn.Module:
     """The spec's model, initialised from the training seed (so every rank starts identical)."""
     torch.manual_seed(spec.training.seed)
-    return MODELS.get(spec.model.name).build(spec.model, data.info)
+    return MODELS.get(spec.model.name).build(spec.model, job_info(spec, data))
 
 
 def build_hooks(spec: JobSpec, data: DataBundle) -> list[Hook]:
@@ -63,6 +69,6 @@ def build_parts(spec: JobSpec, data: DataBundle, device: torch.device) -> Parts:
     optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, model.parameters())
     plan = Plan(spec.training.epochs, steps_per_epoch(len(data.train), spec.training.batch_size))
     schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
-    loss = LOSSES.get(spec.loss.name).build(spec.loss, data.info)
+    loss = LOSSES.get(spec.loss.name).build(spec.loss, job_info(spec, data))
     return Parts(model, optimizer, schedule, loss, Hooks(build_hooks(spec, data)), data,
                  build_objective(spec, data))

@@ -20,6 +20,7 @@ from trainworks.engine.checkpoint import Checkpoint
 from trainworks.engine.distributed import Distributed, SingleProcess
 from trainworks.engine.hooks import Hook
 from trainworks.engine.loop import Reporter, evaluate, fit
+from trainworks.engine.objectives import Reconstruct, primary
 from trainworks.models import MODELS
 from trainworks.spec.schema import JobSpec
 
@@ -61,7 +62,21 @@ def supervised_outcome(spec: JobSpec, data: DataBundle, final: Checkpoint) -> Ou
     parts.model.load_state_dict(final.state["model"])
     evaluation = evaluate(parts.model, data.val, parts, spec.training.batch_size, "fp32", SingleProcess())
     example = data.val.x[:5] if data.transform is None else data.transform(data.val.x[:5])
-    return Outcome(evaluation.metrics, parts.model.eval(), example, evaluation.confusion)
+    images = _reconstruction_images(parts.model.eval(), data) if isinstance(parts.objective, Reconstruct) else {}
+    return Outcome(evaluation.metrics, parts.model, example, evaluation.confusion, images)
+
+
+def _reconstruction_images(model: nn.Module, data: DataBundle) -> dict[str, torch.Tensor]:
+    """Autoencoders on images: validation inputs beside their reconstructions, and samples when it generates."""
+    if data.info.modality != "image":
+        return {}
+    inputs = data.val.x[:18] if data.transform is None else data.transform(data.val.x[:18])
+    with torch.no_grad():
+        outputs = primary(model(inputs))
+    images = {"reconstructions": torch.stack([inputs, outputs], dim=1).flatten(0, 1)}
+    if hasattr(model, "sample"):
+        images["generated_samples"] = model.sample(36, torch.Generator().manual_seed(0))
+    return images
 
 
 FAMILIES: dict[str, Family] = {"supervised": Family(train_supervised, supervised_outcome)}
@@ -69,5 +84,8 @@ FAMILIES: dict[str, Family] = {"supervised": Family(train_supervised, supervised
 
 def family_of(spec: JobSpec) -> Family:
     """The family named by the model's tags (gan, policy), else supervised."""
+    from trainworks.engine import gan  # noqa: F401  (families register themselves; imported late: they build
+    from trainworks.rl import loop  # noqa: F401  on this module)
+
     tags = MODELS.get(spec.model.name).tags
     return next((family for name, family in FAMILIES.items() if name in tags), FAMILIES["supervised"])

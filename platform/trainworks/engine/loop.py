@@ -216,8 +216,8 @@ def training_state(parts: Parts, scaler: torch.amp.GradScaler) -> dict[str, Any]
             "hooks": parts.hooks.state_dict()}
 
 
-def _saver(parts: Parts, scaler: torch.amp.GradScaler, history: list[EpochRecord], stopped: bool,
-           final: bool = False) -> SaveFn:
+def make_saver(state: Callable[[], dict[str, Any]], history: list[EpochRecord], stopped: bool,
+               final: bool = False) -> SaveFn:
     """Writes this moment's checkpoint when (and only where) the reporter asks for it.
 
     There is no RNG state to save: each epoch reseeds from (seed, epoch, rank), so the
@@ -227,19 +227,28 @@ def _saver(parts: Parts, scaler: torch.amp.GradScaler, history: list[EpochRecord
     def save(directory: Path) -> None:
         meta = {"epoch": history[-1].epoch if history else 0, "stopped": stopped, "final": final,
                 "history": [asdict(record) for record in history]}
-        save_checkpoint(directory, training_state(parts, scaler), meta)
+        save_checkpoint(directory, state(), meta)
 
     return save
 
 
+def restored_history(resume: Checkpoint | None) -> list[EpochRecord]:
+    """The epochs a checkpoint had already run (none for a fresh start)."""
+    return [EpochRecord(**record) for record in resume.meta["history"]] if resume else []
+
+
+def _saver(parts: Parts, scaler: torch.amp.GradScaler, history: list[EpochRecord], stopped: bool,
+           final: bool = False) -> SaveFn:
+    return make_saver(lambda: training_state(parts, scaler), history, stopped, final)
+
+
 def _restore(parts: Parts, scaler: torch.amp.GradScaler, resume: Checkpoint | None) -> list[EpochRecord]:
     """Load a checkpoint's state into the parts; returns the epochs it had already run."""
-    if resume is None:
-        return []
-    state = resume.state
-    parts.model.load_state_dict(state["model"])
-    parts.optimizer.load_state_dict(state["optimizer"])
-    parts.schedule.scheduler.load_state_dict(state["schedule"])
-    scaler.load_state_dict(state["scaler"])
-    parts.hooks.load_state_dict(state["hooks"])
-    return [EpochRecord(**record) for record in resume.meta["history"]]
+    if resume is not None:
+        state = resume.state
+        parts.model.load_state_dict(state["model"])
+        parts.optimizer.load_state_dict(state["optimizer"])
+        parts.schedule.scheduler.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        parts.hooks.load_state_dict(state["hooks"])
+    return restored_history(resume)

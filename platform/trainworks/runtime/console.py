@@ -6,7 +6,8 @@ from typing import Mapping
 
 from rich.console import Console
 
-KEY_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_rmse")
+KEY_METRICS = ("train_loss", "d_loss", "g_loss", "val_loss", "val_accuracy", "val_rmse", "val_mse",
+               "episode_return", "val_return")
 
 
 def format_epoch(epoch: int, total: int, metrics: Mapping[str, float]) -> str:
@@ -14,7 +15,8 @@ def format_epoch(epoch: int, total: int, metrics: Mapping[str, float]) -> str:
     width = len(str(total))
     shown = [f"{name} {metrics[name]:.4f}" for name in KEY_METRICS if name in metrics]
     lr = f"lr {metrics['lr']:.1e}" if "lr" in metrics else ""
-    speed = f"{metrics.get('epoch_seconds', 0):.1f}s  {metrics.get('samples_per_second', 0):.0f} samples/s"
+    unit = "episodes" if "episodes_per_second" in metrics else "samples"
+    speed = f"{metrics.get('epoch_seconds', 0):.1f}s  {metrics.get(unit + '_per_second', 0):.0f} {unit}/s"
     return "  ".join(part for part in (f"epoch {epoch:>{width}}/{total}", *shown, lr, speed) if part)
 
 

@@ -77,6 +77,8 @@ class EpochLogger:
 def prepare_job_data(spec: JobSpec) -> DataBundle:
     """Load and preprocess the job's data, and check that it can fill the batches the spec asks for."""
     data = prepare_data(spec.data, spec.data.split_seed)
+    if data.info.modality == "environment":
+        return data  # episodes are played, not read
     if len(data.train) < spec.training.batch_size:
         raise DataError("training.batch_size", f"{spec.training.batch_size} is more than the "
                                                f"{len(data.train)} training examples; use a smaller batch")

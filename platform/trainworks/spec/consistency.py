@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 def data_modality(spec: JobSpec) -> str:
-    """'image' or 'table': what the chosen data set hands to preprocessing and the model."""
-    return "image" if "image" in DATASETS.get(spec.data.dataset.name).tags else "table"
+    """'image', 'table' or 'environment': what the chosen data set hands to preprocessing and the model."""
+    tags = DATASETS.get(spec.data.dataset.name).tags
+    return next((modality for modality in ("image", "environment") if modality in tags), "table")
 
 
 def data_task(spec: JobSpec) -> str:
@@ -57,9 +58,16 @@ def _other(modality: str) -> str:
 def _model_and_loss_issues(spec: JobSpec) -> list[Issue]:
     issues = []
     modality, task = data_modality(spec), job_task(spec)
-    if "image" in MODELS.get(spec.model.name).tags and modality != "image":
+    model_tags = MODELS.get(spec.model.name).tags
+    if "image" in model_tags and modality != "image":
         issues.append(Issue(("model", "name"), f"'{spec.model.name}' needs images; data set "
                                                f"'{spec.data.dataset.name}' gives {modality}s (try mlp)"))
+    if ("policy" in model_tags) != (modality == "environment"):
+        policies = ", ".join(entry.name for entry in MODELS if "policy" in entry.tags)
+        issues.append(Issue(("model", "name"), f"'{spec.model.name}' cannot learn from {modality}s; environments "
+                                               f"need a policy model ({policies}) and policies an environment"))
+    if spec.tricks and task in {"control", "generation"}:
+        issues.append(Issue(("tricks",), f"tricks apply to supervised models; this job's task is {task}"))
     for index, trick in enumerate(spec.tricks):
         tags = TRICKS.get(trick.name).tags
         tasks, modalities = tags & {"classification", "regression"}, tags & {"image", "table"}

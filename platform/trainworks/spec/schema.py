@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
 from trainworks.losses import LOSSES
 from trainworks.models import MODELS
+from trainworks import rl  # noqa: F401  (registers the gym data set and the policy-gradient loss)
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.spec.components import choice_of
 from trainworks.tricks import TRICKS
