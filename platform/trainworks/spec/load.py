@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from trainworks.spec.consistency import check_consistency
 from trainworks.spec.errors import Issue, SpecError, issues_from_validation
-from trainworks.spec.overrides import apply_overrides
+from trainworks.spec.overrides import apply_overrides, set_field
 from trainworks.paths import BASE_DIR_KEY
 from trainworks.spec.schema import JobSpec
+from trainworks.spec.tune import candidate_values
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
@@ -55,10 +56,28 @@ def validate_spec(raw: dict[str, Any], base_dir: Path | None = None) -> JobSpec:
         spec = JobSpec.model_validate(raw, context=context)
     except ValidationError as error:
         raise SpecError(issues_from_validation(error, JobSpec, raw)) from None
-    issues = check_consistency(spec)
+    issues = check_consistency(spec) or _space_issues(spec, base_dir)
     if issues:
         raise SpecError(issues)
     return spec
+
+
+def _space_issues(spec: JobSpec, base_dir: Path | None) -> list[Issue]:
+    """Every value a search could set must make a valid job: paths exist, choices and bounds fit their field."""
+    if spec.tune is None:
+        return []
+    base = spec.model_dump(mode="json", exclude={"tune"})
+    issues = []
+    for path, entry in spec.tune.space.items():
+        for value in candidate_values(entry):
+            try:
+                validate_spec(set_field(base, path, value), base_dir)
+            except (SpecError, ValueError) as error:
+                detail = "; ".join(issue.render() for issue in error.issues) if isinstance(error, SpecError) \
+                    else str(error)
+                issues.append(Issue(("tune", "space", path), f"{value!r} does not make a valid job: {detail}"))
+                break
+    return issues
 
 
 def line_of(text: str, parts: Sequence[str | int]) -> int | None:

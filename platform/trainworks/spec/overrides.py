@@ -28,8 +28,12 @@ def apply_override(raw: dict[str, Any], expression: str) -> dict[str, Any]:
     key, sep, text = expression.partition("=")
     if not sep or not key.strip():
         raise ValueError("expected PATH=VALUE, e.g. training.epochs=3")
-    parts = parse_override_path(key.strip())
-    value = yaml.safe_load(text) if text.strip() else ""
+    return set_path(raw, key.strip(), yaml.safe_load(text) if text.strip() else "")
+
+
+def set_path(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """A copy of `raw` with the value at a dotted path replaced (intermediate mappings are created)."""
+    parts = parse_override_path(key)
     result = copy.deepcopy(raw)
     node: Any = result
     for depth, part in enumerate(parts[:-1]):
@@ -49,6 +53,18 @@ def apply_override(raw: dict[str, Any], expression: str) -> dict[str, Any]:
     else:
         raise ValueError(f"cannot set '{key}': its parent is not a mapping or list")
     return result
+
+
+def set_field(resolved: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """`set_path` on a resolved spec, where a new `.name` replaces the whole component.
+
+    The old component's options belong to it: switching `model.name` from mlp to guide_cnn
+    must not carry mlp's `hidden` along. Search spaces and trials use this.
+    """
+    parts = parse_override_path(key)
+    if parts[-1] == "name" and len(parts) > 1:
+        return set_path(resolved, key.rsplit(".", 1)[0], {"name": value})
+    return set_path(resolved, key, value)
 
 
 def apply_overrides(raw: dict[str, Any], expressions: Sequence[str], source: str = "") -> dict[str, Any]:

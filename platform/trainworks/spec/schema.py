@@ -12,6 +12,7 @@ from trainworks.models import MODELS
 from trainworks import rl  # noqa: F401  (registers the gym data set and the policy-gradient loss)
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.spec.components import choice_of
+from trainworks.spec.tune import TuneSpec
 from trainworks.tricks import TRICKS
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -107,3 +108,4 @@ class JobSpec(Section):
     scaling: ScalingSpec = ScalingSpec()
     tracking: TrackingSpec = TrackingSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
+    tune: TuneSpec | None = Field(None, description="hyper-parameter search run by `trainworks tune`")
