@@ -40,9 +40,9 @@ def test_validate_misspelt_model_prints_path_and_valid_names_and_creates_no_run(
     (tmp_path / "bad.yaml").write_text("\n".join(lines))
     result = trainworks("validate", "bad.yaml", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        f"bad.yaml:{line}: model.name: unknown model 'guide_cnnn' (did you mean 'guide_cnn'?); "
-        "valid: guide_cnn, mlp, resnet18"]
+    [message] = result.stderr.splitlines()
+    assert message.startswith(f"bad.yaml:{line}: model.name: unknown model 'guide_cnnn' (did you mean 'guide_cnn'?); "
+                              "valid: autoencoder, dcgan, gru, guide_cnn, ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no mlruns.db, no checkpoints
 
 
