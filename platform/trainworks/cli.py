@@ -9,7 +9,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Callable, NoReturn, Optional, TypeVar
 
 import typer
 
@@ -21,6 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 SetOption = typer.Option([], "--set", help="override a field: --set training.epochs=3 (repeatable)")
 SPEC_ERROR_EXIT = 2
+T = TypeVar("T")
 
 
 def _private() -> None:
@@ -45,6 +46,21 @@ def _fail(source: str, lines: list[str]) -> NoReturn:
     for line in lines:
         typer.echo(line, err=True)
     raise typer.Exit(SPEC_ERROR_EXIT)
+
+
+def _guarded(spec_file: Path, action: Callable[[], T]) -> T:
+    """Run a job-like action; bad specs and data exit 2, an unreachable cluster 1, Ctrl-C 130."""
+    try:
+        return action()
+    except SpecError as error:
+        _fail(str(spec_file), [issue.render(str(spec_file)) for issue in error.issues])
+    except DataError as error:
+        _fail(str(spec_file), [f"{spec_file}: {error}"])
+    except ConnectionError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 def _load(spec_file: Path, overrides: list[str]):
@@ -88,23 +104,38 @@ def run(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: lis
 
     terminal = Terminal()
     options = RunOptions(spec_file, inline=inline, resume=resume, address=address, verbose=verbose)
-    try:
-        summary = run_job(spec, options, MlflowTracker(), terminal)
-    except SpecError as error:
-        _fail(str(spec_file), [issue.render(str(spec_file)) for issue in error.issues])
-    except DataError as error:
-        _fail(str(spec_file), [f"{spec_file}: {error}"])
-    except ConnectionError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    summary = _guarded(spec_file, lambda: run_job(spec, options, MlflowTracker(), terminal))
     metrics = "  ".join(f"{name} {value:.4f}" for name, value in summary.metrics.items())
     terminal.info(f"done: run {summary.run_id}  {metrics}")
     if summary.model_version:
         terminal.info(f"model: {summary.model_uri} registered as {spec.tracking.registered_model} "
                       f"version {summary.model_version}")
     terminal.info(f"MLflow UI: {summary.url}  (start it with: trainworks ui)")
+
+
+@app.command()
+def tune(spec_file: Path = typer.Argument(..., help="job file (YAML) with a tune: section"), set_: list[str] = SetOption,
+         resume: bool = typer.Option(False, "--resume", help="continue this job file's newest unfinished search"),
+         address: Optional[str] = typer.Option(None, help="Ray cluster address; default RAY_ADDRESS, else a local Ray"),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="show Ray's and MLflow's own logs")):
+    """Search the spec's tune: space on Ray Tune; trials nested under one MLflow run; best model registered."""
+    _quiet(verbose)
+    spec = _load(spec_file, set_)
+    if spec.tune is None:
+        _fail(str(spec_file), [f"{spec_file}: tune: the job has no tune section to search"])
+    from trainworks.runtime.console import Terminal
+    from trainworks.runtime.job import RunOptions
+    from trainworks.runtime.tune import run_search
+    from trainworks.tracking.mlflow_tracker import MlflowTracker
+
+    terminal = Terminal()
+    options = RunOptions(spec_file, resume="search" if resume else None, address=address, verbose=verbose)
+    summary = _guarded(spec_file, lambda: run_search(spec, options, MlflowTracker(), terminal))
+    best = "  ".join(f"{path}={value}" for path, value in summary.best_config.items())
+    terminal.info(f"done: search {summary.parent_run_id}, {summary.trials} trials; best {spec.tune.metric} "
+                  f"{summary.best_metric:.4f} (run {summary.best_run_id}): {best}")
+    if summary.model_version:
+        terminal.info(f"model: registered as {spec.tracking.registered_model} version {summary.model_version}")
 
 
 @app.command()

@@ -93,7 +93,8 @@ def checkpoint_root(spec: JobSpec) -> Path:
     return Path(spec.checkpoint.storage_path).expanduser().resolve()
 
 
-def _run_tags(spec: JobSpec, options: RunOptions, where: str) -> dict[str, str]:
+def run_tags(spec: JobSpec, options: RunOptions, where: str) -> dict[str, str]:
+    """Where a run came from: versions, code, spec hashes, runtime, device, checkpoint folder."""
     dump = spec.model_dump(mode="json")
     without_epochs = {**dump, "training": {**dump["training"], "epochs": None}}
     return {**version_tags(), **source_tags(options.job_file), "trainworks.spec_hash": spec_hash(dump),
@@ -106,7 +107,7 @@ def _run_tags(spec: JobSpec, options: RunOptions, where: str) -> dict[str, str]:
 def open_run(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, where: str,
              terminal: Terminal) -> tuple[str, Checkpoint | None]:
     """A new MLflow run, or the one named by --resume with its latest good checkpoint."""
-    tags = _run_tags(spec, options, where)
+    tags = run_tags(spec, options, where)
     if not options.resume:
         run_id = tracker.start_run(spec.tracking.experiment, spec.tracking.run_name or spec.name,
                                    spec.model_dump(mode="json"), spec_to_yaml(spec), tags, spec.description)
@@ -192,8 +193,8 @@ def _train(spec: JobSpec, data: DataBundle, options: RunOptions, run_dir: Path, 
         run_ray_train(spec, data, run_dir.parent, run_dir.name, resume_dir, logger, hooks)
 
 
-def record_outcome(spec: JobSpec, data: DataBundle, run_dir: Path, run_id: str,
-                   tracker: MlflowTracker) -> RunSummary:
+def record_outcome(spec: JobSpec, data: DataBundle, run_dir: Path, run_id: str, tracker: MlflowTracker,
+                   version_tags: dict[str, str] | None = None) -> RunSummary:
     """Final evaluation, plots, preprocessing state and the model (registered if the spec names it)."""
     final = latest_checkpoint(run_dir)
     if final is None:
@@ -214,7 +215,8 @@ def record_outcome(spec: JobSpec, data: DataBundle, run_dir: Path, run_id: str,
     model_uri = version = None
     if spec.tracking.log_model:
         model_uri, version = tracker.log_model(run_id, _package(outcome, data), spec.tracking.registered_model,
-                                               {"trainworks.run_id": run_id, **_rounded(outcome.metrics)})
+                                               {"trainworks.run_id": run_id, **_rounded(outcome.metrics),
+                                                **(version_tags or {})})
     return RunSummary(run_id, outcome.metrics, tracker.run_url(run_id), model_uri, version)
 
 

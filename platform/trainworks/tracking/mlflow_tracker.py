@@ -75,6 +75,26 @@ class MlflowTracker:
             self.client.set_tag(run_id, "mlflow.note.content", description)
         return run_id
 
+    def find_runs(self, experiment: str, tags: dict[str, str]) -> list[Any]:
+        """Runs of an experiment carrying all the given tags, newest first."""
+        existing = self.client.get_experiment_by_name(experiment)
+        if existing is None:
+            return []
+        query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+        return self.client.search_runs([existing.experiment_id], filter_string=query,
+                                       order_by=["attributes.start_time DESC"])
+
+    def log_csv(self, run_id: str, header: list[str], rows: list[list[Any]], artifact_file: str) -> None:
+        """A table as CSV (a search's trials, an ablation's variants)."""
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        writer.writerows(rows)
+        self.client.log_text(run_id, buffer.getvalue(), artifact_file)
+
     def run_tags(self, run_id: str) -> dict[str, str]:
         """Tags of an existing run; fails clearly when the store has no such run."""
         try:
@@ -99,6 +119,15 @@ class MlflowTracker:
     def logged_epochs(self, run_id: str, metric: str = "train_loss") -> set[int]:
         """Epochs that already have a metric point (so a resumed run logs each epoch once)."""
         return {point.step for point in self.client.get_metric_history(run_id, metric)}
+
+    def epoch_history(self, run_id: str) -> list[dict[str, Any]]:
+        """Every logged epoch (step >= 1) as {"epoch", "metrics"}, in order: what learning curves plot."""
+        rows: dict[int, dict[str, float]] = {}
+        for name in self.client.get_run(run_id).data.metrics:
+            for point in self.client.get_metric_history(run_id, name):
+                if point.step >= 1:
+                    rows.setdefault(point.step, {})[name] = point.value
+        return [{"epoch": epoch, "metrics": rows[epoch]} for epoch in sorted(rows)]
 
     def log_epoch(self, run_id: str, epoch: int, metrics: dict[str, float], timestamp_ms: int) -> None:
         """One point per metric, at step = epoch."""

@@ -76,3 +76,37 @@ def confusion_matrix_png(confusion: torch.Tensor, classes: Sequence[str], title:
     figure.colorbar(image, ax=axis, fraction=0.046)
     axis.set_title(title)
     return _png(figure)
+
+
+def trial_curves_png(curves: dict[str, list[tuple[int, float | None]]], metric: str) -> bytes:
+    """Every trial's metric per epoch in one plot (early-stopped trials end early)."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for trial, points in sorted(curves.items()):
+        kept = [(epoch, value) for epoch, value in points if value is not None]
+        if kept:
+            axis.plot(*zip(*kept), "-o", markersize=3, label=trial)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(metric)
+    if len(curves) <= 12:
+        axis.legend(fontsize=7)
+    axis.set_title(f"{metric} of every trial")
+    return _png(figure)
+
+
+def metric_by_parameter_png(points: Sequence[tuple[object, float]], parameter: str, metric: str,
+                            log_x: bool = False) -> bytes:
+    """Each trial's final metric against one searched parameter (categories become ticks)."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    values = [value for value, _ in points]
+    if all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
+        axis.scatter(values, [metric_value for _, metric_value in points])
+        if log_x:
+            axis.set_xscale("log")
+    else:
+        labels = sorted({str(value) for value in values})
+        axis.scatter([labels.index(str(value)) for value in values], [metric_value for _, metric_value in points])
+        axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    axis.set_xlabel(parameter)
+    axis.set_ylabel(metric)
+    axis.set_title(f"{metric} by {parameter}")
+    return _png(figure)
