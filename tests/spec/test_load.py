@@ -105,7 +105,7 @@ def test_all_problems_are_reported_at_once_with_file_and_line(tmp_path: Path) ->
     lines = str(caught.value).splitlines()
     assert len(lines) == 3
     assert lines[0] == (f"{path}:2: data.dataset.name: unknown dataset 'digitz' (did you mean 'digits'?); "
-                        "valid: cifar10, digits, table")
+                        "valid: cifar10, digits, table, timeseries")
     assert lines[1].startswith(f"{path}:5: model.widht: unknown key 'widht'")
     assert lines[2] == f"{path}:7: training.epochs: expected a value greater than 0; got -1"
 
