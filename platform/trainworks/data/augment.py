@@ -134,9 +134,11 @@ def color_jitter(params: ColorJitterParams) -> Augmentation:
 
     def apply(images: torch.Tensor) -> torch.Tensor:
         n, device = images.shape[0], images.device
-        images = adjust_brightness(images, (torch.rand(n, device=device) * 2 - 1) * params.brightness)
-        images = adjust_contrast(images, factors(n, params.contrast, device))
-        if images.shape[1] > 1:
+        if params.brightness:
+            images = adjust_brightness(images, (torch.rand(n, device=device) * 2 - 1) * params.brightness)
+        if params.contrast:
+            images = adjust_contrast(images, factors(n, params.contrast, device))
+        if params.saturation and images.shape[1] > 1:
             images = adjust_saturation(images, factors(n, params.saturation, device))
         return images.clamp(*params.clip) if params.clip else images
 

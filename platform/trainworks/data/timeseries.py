@@ -129,7 +129,7 @@ def windows(table: pa.Table, names: list[str], series: RawSeries, where: str) ->
     if count < 1:
         raise DataError("data.dataset.window", f"{table.num_rows} rows {where} hold no window of {window} rows "
                                                f"plus {horizon} ahead; use a smaller window or val_fraction")
-    require_complete(table, [*names, series.target], where)
+    require_complete(table, list(dict.fromkeys([*names, series.target])), where)
     features = np.stack([_floats(table.column(name)) for name in names], axis=1)
     target = _floats(table.column(series.target))
     x = sliding_window_view(features, window, axis=0)[:count].transpose(0, 2, 1)
