@@ -141,4 +141,7 @@ def _encode_target(column: pa.ChunkedArray, task: str,
     values = [str(v) for v in column.to_pylist()]
     classes = classes if classes is not None else tuple(sorted(set(values)))
     index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(values) - set(index))
+    if unknown:
+        raise DataError("data.preprocessing", f"a step changed the target: {', '.join(unknown[:3])} are not classes")
     return torch.tensor([index[v] for v in values], dtype=torch.long), classes

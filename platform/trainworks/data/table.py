@@ -50,12 +50,17 @@ def is_temporal(column: pa.ChunkedArray | pa.Array) -> bool:
     return pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)
 
 
+def table_to_matrix(table: pa.Table, dtype: type = np.float64) -> np.ndarray:
+    """Rows x columns array of all columns, in order (column-major: each column is written in one sweep)."""
+    out = np.empty((table.num_columns, table.num_rows), dtype=dtype)
+    for index in range(table.num_columns):
+        out[index] = pc.cast(table.column(index), pa.float64()).to_numpy(zero_copy_only=False)
+    return out.T
+
+
 def table_to_tensor(table: pa.Table) -> torch.Tensor:
-    """float32 matrix of all columns, in order; every column must already be numeric and complete."""
-    if table.num_columns == 0:
-        return torch.empty((table.num_rows, 0), dtype=torch.float32)
-    columns = [pc.cast(table.column(i), pa.float64()).to_numpy() for i in range(table.num_columns)]
-    return torch.from_numpy(np.stack(columns, axis=1).astype(np.float32))
+    """float32 matrix of all columns, in order, row-major; every column must already be numeric and complete."""
+    return torch.from_numpy(table_to_matrix(table, np.float32).T).T.contiguous()
 
 
 def feature_columns(table: pa.Table, exclude: frozenset[str] = frozenset()) -> list[str]:

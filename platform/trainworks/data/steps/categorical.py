@@ -35,12 +35,12 @@ class OneHot:
 
     def apply(self, table: pa.Table, state: State) -> pa.Table:
         for name, categories in state["categories"].items():
-            column = table.column(name)
+            codes = category_codes(table.column(name), categories)  # one hash pass, then cheap integer compares
             position = table.column_names.index(name)
             table = table.remove_column(position)
-            for offset, category in enumerate(categories):
-                hit = pc.fill_null(pc.equal(column, pa.scalar(category, column.type)), False)
-                table = table.add_column(position + offset, f"{name}={category}", pc.cast(hit, pa.float32()))
+            for code, category in enumerate(categories):
+                hit = pc.fill_null(pc.equal(codes, pa.scalar(code, codes.type)), False)
+                table = table.add_column(position + code, f"{name}={category}", pc.cast(hit, pa.float32()))
         return table
 
 
@@ -55,14 +55,20 @@ def one_hot(params: OneHotParams) -> TableStep:
     return OneHot(params)
 
 
+def category_codes(column: pa.ChunkedArray, categories: list) -> pa.ChunkedArray:
+    """Each value's position in `categories`; missing where the value is missing or not among them."""
+    if not categories:  # the training split had no values at all
+        return pa.chunked_array([pa.nulls(len(column), pa.int32())])
+    value_set = pa.array(categories)
+    if column.type != value_set.type:
+        column = pc.cast(column, value_set.type)
+    return pc.index_in(column, value_set=value_set)
+
+
 def encode(table: pa.Table, state: State) -> pa.Table:
     """Each column replaced by its category's position in state['categories']; others get state['unknown']."""
     for name, categories in state["categories"].items():
-        value_set = pa.array(categories)
-        column = table.column(name)
-        if column.type != value_set.type:
-            column = pc.cast(column, value_set.type)
-        codes = pc.fill_null(pc.index_in(column, value_set=value_set), state["unknown"])
+        codes = pc.fill_null(category_codes(table.column(name), categories), state["unknown"])
         table = replace_column(table, name, pc.cast(codes, pa.int64()))
     return table
 
