@@ -74,7 +74,8 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
 class RotationParams(Params):
     """The largest angle either way."""
 
-    degrees: Annotated[float, Field(gt=0.0, le=180.0)] = Field(15.0, description="angles drawn from [-degrees, degrees]")
+    degrees: Annotated[float, Field(gt=0.0, le=180.0)] = Field(
+        15.0, description="angles drawn from [-degrees, degrees]")
 
 
 @AUGMENTATIONS.register("rotation", RotationParams, tags=("image",))

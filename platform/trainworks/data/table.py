@@ -54,7 +54,7 @@ def table_to_matrix(table: pa.Table, dtype: type = np.float64) -> np.ndarray:
     """Rows x columns array of all columns, in order (column-major: each column is written in one sweep)."""
     out = np.empty((table.num_columns, table.num_rows), dtype=dtype)
     for index in range(table.num_columns):
-        out[index] = pc.cast(table.column(index), pa.float64()).to_numpy(zero_copy_only=False)
+        out[index] = table.column(index).to_numpy()  # numpy converts while it copies
     return out.T
 
 

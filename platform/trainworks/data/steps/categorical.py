@@ -6,6 +6,7 @@ is one-hot encoded as all zeros, and label/ordinal encoded as `unknown` (-1 unle
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
@@ -35,13 +36,21 @@ class OneHot:
 
     def apply(self, table: pa.Table, state: State) -> pa.Table:
         for name, categories in state["categories"].items():
-            codes = category_codes(table.column(name), categories)  # one hash pass, then cheap integer compares
+            indicators = indicator_rows(category_codes(table.column(name), categories), len(categories))
             position = table.column_names.index(name)
             table = table.remove_column(position)
             for code, category in enumerate(categories):
-                hit = pc.fill_null(pc.equal(codes, pa.scalar(code, codes.type)), False)
-                table = table.add_column(position + code, f"{name}={category}", pc.cast(hit, pa.float32()))
+                table = table.add_column(position + code, f"{name}={category}", pa.array(indicators[code]))
         return table
+
+
+def indicator_rows(codes: pa.ChunkedArray, count: int) -> np.ndarray:
+    """count x N float32 of 0/1: row k marks where the code is k (a missing code marks none); one scatter pass."""
+    values = pc.fill_null(codes, -1).to_numpy()
+    out = np.zeros((count, len(values)), dtype=np.float32)
+    known = np.flatnonzero(values >= 0)
+    out[values[known], known] = 1.0
+    return out
 
 
 def training_categories(column: pa.ChunkedArray) -> list:

@@ -144,7 +144,7 @@ def _positions(table: pa.Table, time: str | None) -> np.ndarray:
 
 
 def interpolate_gaps(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """NaNs replaced by the straight line through their known neighbours; leading/trailing gaps take the nearest value."""
+    """NaNs replaced by the line through their known neighbours; gaps at either end take the nearest value."""
     missing = np.isnan(values)
     if not missing.any() or missing.all():
         return values

@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field
 
 from trainworks.data.preprocess import (NO_COLUMNS, PREPROCESSING, State, TableStep, complete_rows,
-                                        pick_columns, require_numeric)
+                                        pick_columns, require_columns, require_numeric)
 from trainworks.data.table import is_temporal
 from trainworks.registry import Params
 
@@ -33,7 +33,7 @@ def time_column(table: pa.Table, name: str | None) -> str:
             found = ", ".join(temporal) if temporal else "none"
             raise ValueError(f"name the time column: the table has {len(temporal)} timestamp columns ({found})")
         return temporal[0]
-    pick_columns(table, [name], "any")
+    require_columns(table, [name])
     if name not in temporal:
         raise ValueError(f"'{name}' is not a timestamp column (timestamp columns: {', '.join(temporal) or 'none'})")
     return name
@@ -46,9 +46,11 @@ def _add(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
     return table.append_column(name, column)
 
 
-def _new_columns_complete(table: pa.Table, state: State) -> pa.ChunkedArray | pa.Array:
-    """Training rows to keep: those where every feature this step made is defined."""
-    return complete_rows(table, state["outputs"])
+class DropsRowsWithoutHistory:
+    """Order-dependent features: training rows where a feature this step made is still undefined are dropped."""
+
+    def training_rows(self, table: pa.Table, state: State) -> pa.ChunkedArray | pa.Array:
+        return complete_rows(table, state["outputs"])
 
 
 # ---------------------------------------------------------------- calendar
@@ -119,7 +121,7 @@ class TimeSinceParams(Params):
     unit: Unit = "days"
 
 
-class TimeSincePrevious:
+class TimeSincePrevious(DropsRowsWithoutHistory):
     """Gap to the previous row's time; the first row has none (dropped from training, missing elsewhere)."""
 
     def __init__(self, params: TimeSinceParams) -> None:
@@ -133,9 +135,6 @@ class TimeSincePrevious:
         seconds = pc.cast(pc.cast(table.column(state["column"]), pa.timestamp("s")), pa.int64())
         gaps = pc.divide(pc.cast(pc.subtract(seconds, shift(seconds, 1)), pa.float64()), SECONDS_PER[state["unit"]])
         return _add(table, state["outputs"][0], gaps)
-
-    def training_rows(self, table: pa.Table, state: State) -> pa.ChunkedArray | pa.Array:
-        return _new_columns_complete(table, state)
 
 
 @PREPROCESSING.register("time_since_previous", TimeSinceParams, tags=("sequence",))
@@ -163,7 +162,7 @@ class LagsParams(Params):
     lags: list[PositiveLag] = Field(min_length=1, description="rows back: 1 is the previous row")
 
 
-class Lags:
+class Lags(DropsRowsWithoutHistory):
     """`<column>_lag<k>` = the value k rows earlier; rows before the first k are dropped from training."""
 
     def __init__(self, params: LagsParams) -> None:
@@ -180,9 +179,6 @@ class Lags:
             for lag in state["lags"]:
                 table = _add(table, f"{name}_lag{lag}", shift(column, lag))
         return table
-
-    def training_rows(self, table: pa.Table, state: State) -> pa.ChunkedArray | pa.Array:
-        return _new_columns_complete(table, state)
 
 
 @PREPROCESSING.register("lags", LagsParams, tags=("sequence",))
@@ -206,7 +202,7 @@ class RollingParams(Params):
     stats: list[Stat] = Field(["mean"], min_length=1, description="std is the population std (ddof 0)")
 
 
-class Rolling:
+class Rolling(DropsRowsWithoutHistory):
     """`<column>_roll<w>_<stat>` over rows t-w+1..t; missing until w rows exist, or when the window has a gap."""
 
     def __init__(self, params: RollingParams) -> None:
@@ -226,9 +222,6 @@ class Rolling:
                     summary = trailing_stat(values, window, stat)
                     table = _add(table, f"{name}_roll{window}_{stat}", pa.array(summary, from_pandas=True))
         return table
-
-    def training_rows(self, table: pa.Table, state: State) -> pa.ChunkedArray | pa.Array:
-        return _new_columns_complete(table, state)
 
 
 def trailing_stat(values: np.ndarray, window: int, stat: str) -> np.ndarray:
