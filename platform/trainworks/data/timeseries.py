@@ -38,7 +38,8 @@ class TimeSeriesParams(Params):
     time: str = Field(description="column holding each row's time")
     time_format: str | None = Field(None, description="strptime format of the time column, e.g. '%Y%m%d' for "
                                                       "20240131; unset: the column is a timestamp or ISO 8601 text")
-    target: str = Field(description="column to forecast (its past is also an input)")
+    target: str = Field(description="column to forecast; its past is an input too, so steps treat it like any "
+                                    "other column (y is in the units they leave it in)")
     features: list[str] | None = Field(None, description="other input columns; every column but time and "
                                                          "target if unset")
     window: Steps = Field(description="past rows in each sample, the current one included")
