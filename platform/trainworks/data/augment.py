@@ -56,3 +56,91 @@ def random_crop(params: CropParams) -> Augmentation:
         return padded[batch, channels, rows, cols]
 
     return apply
+
+
+def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Each image turned counter-clockwise by its angle about its centre (bilinear); corners fill with 0."""
+    n, _, h, w = images.shape
+    radians = degrees.to(images.dtype) * (torch.pi / 180.0)
+    cos, sin = radians.cos(), radians.sin()
+    zero = torch.zeros_like(cos)
+    # output -> input sampling in normalised coordinates; h/w factors keep non-square images undistorted
+    theta = torch.stack([torch.stack([cos, -sin * h / w, zero], dim=1),
+                         torch.stack([sin * w / h, cos, zero], dim=1)], dim=1)
+    grid = F.affine_grid(theta, [n, images.shape[1], h, w], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class RotationParams(Params):
+    """The largest angle either way."""
+
+    degrees: Annotated[float, Field(gt=0.0, le=180.0)] = Field(
+        15.0, description="angles drawn from [-degrees, degrees]")
+
+
+@AUGMENTATIONS.register("rotation", RotationParams, tags=("image",))
+def rotation(params: RotationParams) -> Augmentation:
+    """Rotate each image by a random angle within [-degrees, degrees]; uncovered corners become 0."""
+
+    def apply(images: torch.Tensor) -> torch.Tensor:
+        angles = (torch.rand(images.shape[0], device=images.device) * 2 - 1) * params.degrees
+        return rotate(images, angles)
+
+    return apply
+
+
+def per_image(values: torch.Tensor) -> torch.Tensor:
+    """A value per image, shaped to broadcast over N,C,H,W."""
+    return values.view(-1, 1, 1, 1)
+
+
+def adjust_brightness(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Every pixel of image i raised by shift[i] (works the same on normalised images)."""
+    return images + per_image(shift).to(images.dtype)
+
+
+def adjust_contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Each channel's distance from its own mean scaled by factor[i]; the image's channel means stay put."""
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    return mean + (images - mean) * per_image(factor).to(images.dtype)
+
+
+def adjust_saturation(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Each pixel's distance from its grey (the mean over channels) scaled by factor[i]; a 1-channel image is grey."""
+    grey = images.mean(dim=1, keepdim=True)
+    return grey + (images - grey) * per_image(factor).to(images.dtype)
+
+
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class ColorJitterParams(Params):
+    """How far brightness, contrast and saturation may move; 0 leaves that one alone."""
+
+    brightness: NonNegative = Field(0.2, description="shift drawn from [-b, b], in the images' units")
+    contrast: NonNegative = Field(0.2, description="factor drawn from [1-c, 1+c] (not below 0)")
+    saturation: NonNegative = Field(0.2, description="factor drawn from [1-s, 1+s] (not below 0); no effect on "
+                                                     "1-channel images")
+    clip: tuple[float, float] | None = Field(None, description="clamp results to [low, high], e.g. [0, 1] for "
+                                                               "images that were not normalised")
+
+
+@AUGMENTATIONS.register("color_jitter", ColorJitterParams, tags=("image",))
+def color_jitter(params: ColorJitterParams) -> Augmentation:
+    """Random brightness shift, then contrast and saturation factors per image (saturation skips grey images)."""
+
+    def factors(n: int, spread: float, device: torch.device) -> torch.Tensor:
+        low = max(0.0, 1.0 - spread)
+        return low + torch.rand(n, device=device) * (1.0 + spread - low)
+
+    def apply(images: torch.Tensor) -> torch.Tensor:
+        n, device = images.shape[0], images.device
+        if params.brightness:
+            images = adjust_brightness(images, (torch.rand(n, device=device) * 2 - 1) * params.brightness)
+        if params.contrast:
+            images = adjust_contrast(images, factors(n, params.contrast, device))
+        if params.saturation and images.shape[1] > 1:
+            images = adjust_saturation(images, factors(n, params.saturation, device))
+        return images.clamp(*params.clip) if params.clip else images
+
+    return apply

@@ -6,22 +6,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import pyarrow as pa
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
 from trainworks.data.table import TABLE_SUFFIXES, read_column_names, read_table
-from trainworks.data.types import RawImages
+from trainworks.data.types import RawImages, RawSeries, RawTable
 from trainworks.registry import Params, Registry
 from trainworks.paths import ExistingFile, SpecPath
 
 
 @dataclass(frozen=True)
 class LoadedData:
-    """What a data set gives: images or a table, and, where the data set has one, its own test split."""
+    """What a data set gives: images, a table or a series, and, where the data set has one, its own test split."""
 
-    train: RawImages | pa.Table
-    val: RawImages | pa.Table | None = None
+    train: RawImages | RawTable | RawSeries
+    val: RawImages | None = None
 
 
 DATASETS: Registry = Registry("dataset")
@@ -115,20 +114,20 @@ class TableParams(Params):
     @field_validator("target")
     @classmethod
     def _target_exists(cls, target: str, info: ValidationInfo) -> str:
-        _require_columns(info, [target])
+        require_file_columns(info, [target])
         return target
 
     @field_validator("features")
     @classmethod
     def _features_exist(cls, features: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if features is not None:
-            _require_columns(info, features)
+            require_file_columns(info, features)
             if info.data.get("target") in features:
                 raise ValueError(f"the target '{info.data['target']}' cannot also be a feature")
         return features
 
 
-def _require_columns(info: ValidationInfo, wanted: list[str]) -> None:
+def require_file_columns(info: ValidationInfo, wanted: list[str]) -> None:
     """Fail with the file's real column names when a named column is not in it."""
     path = info.data.get("path")
     if path is None:
@@ -144,4 +143,4 @@ def load_table(params: TableParams) -> LoadedData:
     """A CSV or Parquet table read with pyarrow (e.g. the Palmer penguins in jobs/data)."""
     table = read_table(params.path)
     features = params.features or [name for name in table.column_names if name != params.target]
-    return LoadedData(table.select([*features, params.target]))
+    return LoadedData(RawTable(table.select([*features, params.target]), params.target, params.task))

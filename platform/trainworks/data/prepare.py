@@ -12,8 +12,10 @@ import torch
 
 from trainworks.data.datasets import DATASETS, LoadedData
 from trainworks.data.preprocess import PREPROCESSING, State
-from trainworks.data.table import is_numeric, table_to_tensor
-from trainworks.data.types import DataBundle, DataError, DataInfo, RawImages, Split
+from trainworks.data.table import feature_columns, is_numeric, require_complete, table_to_tensor
+from trainworks.data.table_pipeline import blame, fit_pipeline
+from trainworks.data.timeseries import prepare_series
+from trainworks.data.types import DataBundle, DataError, DataInfo, RawImages, RawSeries, RawTable, Split
 from trainworks.rl.environment import Environment
 
 MEMORY_BUDGET_BYTES = 2 * 1024**3
@@ -60,13 +62,15 @@ def prepare_data(data_spec: Any, seed: int) -> DataBundle:
     dataset = data_spec.dataset
     loaded = DATASETS.get(dataset.name).build(dataset)
     steps = [PREPROCESSING.get(step.name).build(step) for step in data_spec.preprocessing]
-    if isinstance(loaded.train, Environment):
-        return _environment_bundle(loaded.train)
-    if isinstance(loaded.train, RawImages):
+    raw = loaded.train
+    if isinstance(raw, Environment):
+        return _environment_bundle(raw)
+    if isinstance(raw, RawImages):
         bundle = _prepare_images(loaded, steps, data_spec.val_fraction, data_spec.split_seed)
+    elif isinstance(raw, RawSeries):
+        bundle = prepare_series(raw, steps, data_spec.val_fraction)
     else:
-        bundle = _prepare_table(loaded, steps, dataset.target, dataset.task, data_spec.val_fraction,
-                                data_spec.split_seed)
+        bundle = _prepare_table(raw, steps, data_spec.val_fraction, data_spec.split_seed)
     return replace(bundle, preprocessing=_describe(data_spec.preprocessing, bundle.preprocessing))
 
 
@@ -83,15 +87,13 @@ def _describe(spec_steps: Sequence[Any], states: Sequence[State]) -> list[dict[s
             for step, state in zip(spec_steps, states)]
 
 
-def _fit_steps(steps: Sequence[Any], sample: Any) -> list[State]:
+def _fit_image_steps(steps: Sequence[Any], sample: torch.Tensor) -> list[State]:
     """Fit each step on the output of the ones before it; a step's error names its position."""
     states = []
     for index, step in enumerate(steps):
-        try:
+        with blame(index):
             state = step.fit(sample)
             sample = step.apply(sample, state)
-        except (ValueError, TypeError, pa.ArrowException) as error:
-            raise DataError(f"data.preprocessing[{index}]", str(error)) from error
         states.append(state)
     return states
 
@@ -102,7 +104,7 @@ def _prepare_images(loaded: LoadedData, steps: list[Any], val_fraction: float, s
         train_rows, val_rows = split_indices(train.y, len(train.y), val_fraction, seed)
         train, val = (RawImages(train.x[rows], train.y[rows], train.classes) for rows in (train_rows, val_rows))
     fit_rows = torch.randperm(len(train.x), generator=torch.Generator().manual_seed(seed))[:FIT_SAMPLE]
-    states = _fit_steps(steps, train.x[fit_rows])
+    states = _fit_image_steps(steps, train.x[fit_rows])
     pipeline = ImagePipeline(tuple(steps), tuple(states))
     shape = tuple(pipeline(train.x[:1]).shape[1:])
     fits_memory = (len(train.x) + len(val.x)) * math.prod(shape) * 4 <= MEMORY_BUDGET_BYTES
@@ -114,42 +116,42 @@ def _prepare_images(loaded: LoadedData, steps: list[Any], val_fraction: float, s
     return DataBundle(train_split, val_split, info, states, None if fits_memory else pipeline)
 
 
-def _prepare_table(
-    loaded: LoadedData, steps: list[Any], target: str, task: str, val_fraction: float, seed: int
-) -> DataBundle:
-    table = loaded.train
-    table = table.filter(pc.is_valid(table.column(target)))
-    labels, classes = _encode_target(table.column(target), task)
-    features = table.drop_columns([target])
-    train_rows, val_rows = split_indices(labels if task == "classification" else None, len(labels), val_fraction, seed)
-    train_table, val_table = features.take(pa.array(train_rows.numpy())), features.take(pa.array(val_rows.numpy()))
-    states = _fit_steps(steps, train_table)
-    for step, state in zip(steps, states):
-        train_table, val_table = step.apply(train_table, state), step.apply(val_table, state)
-    _require_numeric(train_table)
-    x_train, x_val = table_to_tensor(train_table), table_to_tensor(val_table)
-    outputs = len(classes) if task == "classification" else 1
-    info = DataInfo(task, "table", (x_train.shape[1],), outputs, classes, tuple(train_table.column_names))
-    return DataBundle(Split(x_train, labels[train_rows]), Split(x_val, labels[val_rows]), info, states)
+def _prepare_table(raw: RawTable, steps: list[Any], val_fraction: float, seed: int) -> DataBundle:
+    """Split rows (stratified for classes), fit the steps on the training rows with the target riding along."""
+    table = raw.table.filter(pc.is_valid(raw.table.column(raw.target)))
+    labels, classes = _encode_target(table.column(raw.target), raw.task)
+    stratify = labels if raw.task == "classification" else None
+    train_rows, val_rows = split_indices(stratify, len(labels), val_fraction, seed)
+    train, val = table.take(pa.array(train_rows.numpy())), table.take(pa.array(val_rows.numpy()))
+    pipeline, train = fit_pipeline(steps, train, keep_out=frozenset({raw.target}))
+    val = pipeline.apply(val)
+    if raw.target not in train.column_names:
+        raise DataError("data.preprocessing", f"a step removed the target column '{raw.target}'")
+    names = feature_columns(train, exclude=frozenset({raw.target}))
+    splits = [_table_split(part, names, raw, classes, where) for part, where in ((train, "in the training split"),
+                                                                                   (val, "in the validation split"))]
+    outputs = len(classes) if raw.task == "classification" else 1
+    info = DataInfo(raw.task, "table", (len(names),), outputs, classes, tuple(names))
+    return DataBundle(*splits, info, list(pipeline.states))
 
 
-def _encode_target(column: pa.ChunkedArray, task: str) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """Class ids (classes sorted by name) for classification, floats N,1 for regression."""
+def _table_split(table: pa.Table, names: list[str], raw: RawTable, classes: tuple[str, ...], where: str) -> Split:
+    """Features as a float matrix and the target encoded with the classes found before the split."""
+    require_complete(table, names, where)
+    return Split(table_to_tensor(table.select(names)), _encode_target(table.column(raw.target), raw.task, classes)[0])
+
+
+def _encode_target(column: pa.ChunkedArray, task: str,
+                   classes: tuple[str, ...] | None = None) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Class ids (classes sorted by name unless given) for classification, floats N,1 for regression."""
     if task == "regression":
         if not is_numeric(column):
             raise DataError("data.dataset.task", "regression needs a numeric target column")
         return torch.tensor(pc.cast(column, pa.float64()).to_numpy(), dtype=torch.float32).view(-1, 1), ()
     values = [str(v) for v in column.to_pylist()]
-    classes = tuple(sorted(set(values)))
+    classes = classes if classes is not None else tuple(sorted(set(values)))
     index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(values) - set(index))
+    if unknown:
+        raise DataError("data.preprocessing", f"a step changed the target: {', '.join(unknown[:3])} are not classes")
     return torch.tensor([index[v] for v in values], dtype=torch.long), classes
-
-
-def _require_numeric(table: pa.Table) -> None:
-    """Every feature must be a complete number by now; say which step would make it one."""
-    text = [name for name in table.column_names if not is_numeric(table.column(name))]
-    if text:
-        raise DataError("data.preprocessing", f"columns {', '.join(text)} hold text; add a one_hot step for them")
-    missing = [name for name in table.column_names if table.column(name).null_count]
-    if missing:
-        raise DataError("data.preprocessing", f"columns {', '.join(missing)} have missing values; add an impute step")

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
+import pyarrow as pa
 import torch
 
 Task = Literal["classification", "regression", "reconstruction", "generation", "control"]
-Modality = Literal["image", "table", "environment"]
+Modality = Literal["image", "table", "sequence", "environment"]
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split held in memory: features (or images N,C,H,W) and targets, row-aligned."""
+    """One split held in memory: features (N,F), images (N,C,H,W) or windows (N,T,F), and targets, row-aligned."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -61,6 +62,26 @@ class RawImages:
     x: torch.Tensor
     y: torch.Tensor
     classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table before splitting: features and the target column, and what the target means."""
+
+    table: pa.Table
+    target: str
+    task: Task
+
+
+@dataclass(frozen=True)
+class RawSeries:
+    """A table sorted by its time column, before the chronological split and windowing."""
+
+    table: pa.Table
+    time: str
+    target: str
+    window: int
+    horizon: int
 
 
 class DataError(ValueError):

@@ -14,10 +14,17 @@ if TYPE_CHECKING:
     from trainworks.spec.schema import JobSpec
 
 
+MODALITIES = ("image", "table", "sequence", "environment")
+# which step tags a data set's modality accepts: a series is a table until it is cut into windows
+STEP_TAGS_FOR: dict[str, frozenset[str]] = {
+    "image": frozenset({"image"}), "table": frozenset({"table"}), "sequence": frozenset({"table", "sequence"}),
+    "environment": frozenset()}
+
+
 def data_modality(spec: JobSpec) -> str:
-    """'image', 'table' or 'environment': what the chosen data set hands to preprocessing and the model."""
+    """'image', 'table', 'sequence' or 'environment': what the data set hands to preprocessing and the model."""
     tags = DATASETS.get(spec.data.dataset.name).tags
-    return next((modality for modality in ("image", "environment") if modality in tags), "table")
+    return next((modality for modality in MODALITIES if modality in tags), "table")
 
 
 def data_task(spec: JobSpec) -> str:
@@ -45,14 +52,11 @@ def _data_issues(spec: JobSpec) -> list[Issue]:
     issues = []
     for field, registry in (("preprocessing", PREPROCESSING), ("augmentation", AUGMENTATIONS)):
         for index, step in enumerate(getattr(spec.data, field)):
-            if modality not in registry.get(step.name).tags:
-                issues.append(Issue(("data", field, index, "name"),
-                                    f"'{step.name}' works on {_other(modality)}s; data set '{dataset}' gives {modality}s"))
+            works_on = registry.get(step.name).tags & set(MODALITIES)
+            if not works_on & STEP_TAGS_FOR[modality]:
+                issues.append(Issue(("data", field, index, "name"), f"'{step.name}' works on "
+                                    f"{' or '.join(sorted(works_on))}s; data set '{dataset}' gives {modality}s"))
     return issues
-
-
-def _other(modality: str) -> str:
-    return "table" if modality == "image" else "image"
 
 
 def _model_and_loss_issues(spec: JobSpec) -> list[Issue]:
@@ -70,7 +74,7 @@ def _model_and_loss_issues(spec: JobSpec) -> list[Issue]:
         issues.append(Issue(("tricks",), f"tricks apply to supervised models; this job's task is {task}"))
     for index, trick in enumerate(spec.tricks):
         tags = TRICKS.get(trick.name).tags
-        tasks, modalities = tags & {"classification", "regression"}, tags & {"image", "table"}
+        tasks, modalities = tags & {"classification", "regression"}, tags & set(MODALITIES)
         if (tasks and task not in tasks) or (modalities and modality not in modalities):
             needs = " ".join([" or ".join(sorted(tasks)), "on " + " or ".join(sorted(modalities)) if modalities else ""])
             issues.append(Issue(("tricks", index, "name"), f"'{trick.name}' needs {needs.strip()}; this job is "
