@@ -114,7 +114,8 @@ def test_pods_run_unprivileged_with_resource_limits_and_pinned_images() -> None:
         assert spec["securityContext"]["runAsNonRoot"] is True, where
         assert spec["securityContext"]["runAsUser"] != 0, where
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
-        assert spec.get("automountServiceAccountToken") is False, where
+        needs_token = where == "ray head" and ray_cluster()["spec"]["enableInTreeAutoscaling"]  # the autoscaler
+        assert spec.get("automountServiceAccountToken") is needs_token, where
         for container in containers(spec):
             assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"], where
