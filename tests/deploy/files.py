@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import jsonschema
+import kubernetes_validate
 import yaml
 from referencing import Registry, Resource
 
@@ -131,8 +132,6 @@ def validate_k8s(doc: dict[str, Any]) -> None:
     if doc["kind"] in KUBERAY_KINDS:
         kuberay_validator(doc["kind"]).validate(doc)
         return
-    import kubernetes_validate
-
     kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 

@@ -190,3 +190,9 @@ def test_services_wait_for_what_they_need_to_be_healthy() -> None:
     # /health and /api/gcs_healthz are the paths that answer without credentials
     assert "127.0.0.1:5000/health" in str(service("mlflow")["healthcheck"]["test"])
     assert "127.0.0.1:8265/api/gcs_healthz" in str(service("ray-head")["healthcheck"]["test"])
+
+
+def test_the_readme_fills_in_exactly_the_secrets_env_example_asks_for() -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    loop = re.search(r"for name in (.*?); do", readme, re.DOTALL).group(1)
+    assert set(loop.replace("\\", " ").split()) == {name for name in env_example() if SECRET_NAME.search(name)}

@@ -270,3 +270,11 @@ def test_the_policy_evaluator_opens_pods_that_no_policy_isolates() -> None:
 def test_schemas_are_named_with_their_versions() -> None:
     readme = (ROOT / "tests" / "deploy" / "schemas" / "README.md").read_text()
     assert f"Kubernetes {KUBERNETES_VERSION.rsplit('.', 1)[0]}" in readme and "KubeRay v1.6" in readme
+
+
+def test_the_kubectl_commands_in_the_example_create_exactly_its_secrets() -> None:
+    text = (K8S / "secret.example.yaml").read_text()
+    commands = " ".join(line.lstrip("# ").rstrip("\\") for line in text.splitlines()
+                        if line.startswith("#")).split("kubectl -n trainworks create secret generic ")[1:]
+    created = {command.split()[0]: set(re.findall(r"--from-literal=([\w-]+)=", command)) for command in commands}
+    assert created == {name: set(data) for name, data in example_secrets().items()}

@@ -1,16 +1,16 @@
 """deploy/mlflow/ against a real `mlflow server --app-name basic-auth`: the auth config the image ships, the admin
 bootstrapped from environment variables, and the cluster account created by create_account.py (run as compose and
-the Kubernetes Job run it). SQLite and a local folder stand in for PostgreSQL and S3."""
+the Kubernetes Job run it: its main() with their environment). SQLite and a local folder stand in for PostgreSQL and S3."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -67,11 +67,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait(timeout=10)
 
 
-def run_account_script(url: str, password: str, username: str = "trainworks") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_USERNAME": ADMIN[0],
-           "MLFLOW_TRACKING_PASSWORD": ADMIN[1], "TRAINWORKS_MLFLOW_USERNAME": username,
-           "TRAINWORKS_MLFLOW_PASSWORD": password}
-    return subprocess.run([sys.executable, str(ACCOUNT_SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+def load_account_script():
+    """deploy/mlflow/create_account.py as a module (the image runs it as a script; main() is the same code)."""
+    spec = importlib.util.spec_from_file_location("create_account", ACCOUNT_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_account_script(url: str, password: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                       username: str = "trainworks") -> tuple[int, str, str]:
+    """main() with the environment compose and the Kubernetes Job give it: (exit status, stdout, stderr)."""
+    for name, value in {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_USERNAME": ADMIN[0],
+                        "MLFLOW_TRACKING_PASSWORD": ADMIN[1], "TRAINWORKS_MLFLOW_USERNAME": username,
+                        "TRAINWORKS_MLFLOW_PASSWORD": password}.items():
+        monkeypatch.setenv(name, value)
+    status = load_account_script().main()
+    out, err = capsys.readouterr()
+    return status, out.strip(), err
 
 
 def search(url: str, auth: tuple[str, str] | None, host: str | None = None) -> int:
@@ -92,9 +105,10 @@ def test_server_refuses_host_names_it_was_not_given(server: str) -> None:
     assert search(server, ADMIN, host="mlflow:5000") == 200  # the name the compose services use
 
 
-def test_account_script_creates_an_account_that_can_log_runs_then_follows_password_changes(server: str) -> None:
-    first = run_account_script(server, "first-password-0123")
-    assert (first.returncode, first.stdout.strip()) == (0, "MLflow account 'trainworks' created"), first.stderr
+def test_account_script_creates_an_account_that_can_log_runs_then_follows_password_changes(
+        server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    status, out, err = run_account_script(server, "first-password-0123", monkeypatch, capsys)
+    assert (status, out) == (0, "MLflow account 'trainworks' created"), err
     account = ("trainworks", "first-password-0123")
     created = requests.post(f"{server}/api/2.0/mlflow/experiments/create", json={"name": "account-test"},
                             auth=account, timeout=10)
@@ -103,13 +117,14 @@ def test_account_script_creates_an_account_that_can_log_runs_then_follows_passwo
                         json={"experiment_id": created.json()["experiment_id"]}, auth=account, timeout=10)
     assert run.status_code == 200, run.text
 
-    again = run_account_script(server, "second-password-4567")
-    assert (again.returncode, again.stdout.strip()) == (0, "MLflow account 'trainworks' updated"), again.stderr
+    status, out, err = run_account_script(server, "second-password-4567", monkeypatch, capsys)
+    assert (status, out) == (0, "MLflow account 'trainworks' updated"), err
     assert search(server, ("trainworks", "second-password-4567")) == 200
     assert search(server, account) == 401
 
 
-def test_account_script_refuses_to_hand_the_cluster_the_admin_account(server: str) -> None:
-    result = run_account_script(server, "whatever-0123", username=ADMIN[0])
-    assert result.returncode == 2 and "must not be the admin account" in result.stderr
+def test_account_script_refuses_to_hand_the_cluster_the_admin_account(
+        server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    status, _, err = run_account_script(server, "whatever-0123", monkeypatch, capsys, username=ADMIN[0])
+    assert status == 2 and "must not be the admin account" in err
     assert search(server, ADMIN) == 200  # the admin password is unchanged
