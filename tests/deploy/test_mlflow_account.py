@@ -19,6 +19,7 @@ import requests
 from tests.deploy.files import DEPLOY
 
 ADMIN = ("admin", "admin-password-0123456789")
+REQUEST_TIMEOUT = 60  # seconds: each signed-in request checks a PBKDF2 hash, slow on a busy machine
 ACCOUNT_SCRIPT = DEPLOY / "mlflow" / "create_account.py"
 
 pytestmark = pytest.mark.slow  # one real MLflow server: 20-30 s to start on 2 busy cores; about 1 minute in all
@@ -45,18 +46,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                "--app-name=basic-auth", "--serve-artifacts", f"--artifacts-destination={folder / 'artifacts'}",
                f"--backend-store-uri=sqlite:///{folder / 'mlflow.db'}",
                f"--allowed-hosts=mlflow:5000,localhost:{port},127.0.0.1:{port}"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    log = folder / "server.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
+        deadline, healthy = time.monotonic() + 180, False
+        while not healthy and time.monotonic() < deadline and process.poll() is None:
             try:
-                if requests.get(f"{url}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
+                healthy = requests.get(f"{url}/health", timeout=REQUEST_TIMEOUT).ok
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 time.sleep(0.5)
-        assert process.poll() is None, "mlflow server exited"
+        assert healthy, f"mlflow server not healthy (exit status {process.poll()}):\n{log.read_text()[-3000:]}"
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the server and its workers: the group this fixture started
@@ -64,7 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            process.wait(timeout=REQUEST_TIMEOUT)
 
 
 def load_account_script():
@@ -90,11 +91,11 @@ def run_account_script(url: str, password: str, monkeypatch: pytest.MonkeyPatch,
 def search(url: str, auth: tuple[str, str] | None, host: str | None = None) -> int:
     headers = {"Host": host} if host else {}
     return requests.get(f"{url}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, auth=auth,
-                        headers=headers, timeout=10).status_code
+                        headers=headers, timeout=REQUEST_TIMEOUT).status_code
 
 
 def test_server_asks_everyone_for_credentials_but_health(server: str) -> None:
-    assert requests.get(f"{server}/health", timeout=10).status_code == 200
+    assert requests.get(f"{server}/health", timeout=REQUEST_TIMEOUT).status_code == 200
     assert search(server, None) == 401
     assert search(server, (ADMIN[0], "wrong")) == 401
     assert search(server, ADMIN) == 200
@@ -111,10 +112,10 @@ def test_account_script_creates_an_account_that_can_log_runs_then_follows_passwo
     assert (status, out) == (0, "MLflow account 'trainworks' created"), err
     account = ("trainworks", "first-password-0123")
     created = requests.post(f"{server}/api/2.0/mlflow/experiments/create", json={"name": "account-test"},
-                            auth=account, timeout=10)
+                            auth=account, timeout=REQUEST_TIMEOUT)
     assert created.status_code == 200, created.text
     run = requests.post(f"{server}/api/2.0/mlflow/runs/create",
-                        json={"experiment_id": created.json()["experiment_id"]}, auth=account, timeout=10)
+                        json={"experiment_id": created.json()["experiment_id"]}, auth=account, timeout=REQUEST_TIMEOUT)
     assert run.status_code == 200, run.text
 
     status, out, err = run_account_script(server, "second-password-4567", monkeypatch, capsys)
