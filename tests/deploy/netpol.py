@@ -47,7 +47,10 @@ def _port_admits(ports: list[dict[str, Any]] | None, port: int) -> bool:
 
 
 def ingress_allowed(policies: Iterable[dict[str, Any]], target: Pod, source: Pod, port: int) -> bool:
-    """Whether `source` may connect to `target` on TCP `port`: open unless a policy isolates it, then only what one allows."""
+    """Whether `source` may connect to `target` on TCP `port`.
+
+    Open unless a policy selects the target; then only what one of those policies allows.
+    """
     isolating = [p for p in policies
                  if p["metadata"]["namespace"] == target.namespace
                  and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])

@@ -161,7 +161,8 @@ def test_every_ray_node_logs_to_mlflow_and_shares_the_checkpoint_volume() -> Non
         mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
         volumes = {volume["name"]: volume for volume in spec["volumes"]}
         assert volumes[mounts["/shared"]]["persistentVolumeClaim"]["claimName"] == "trainworks-checkpoints", where
-    claim = next(doc for doc in k8s_objects("PersistentVolumeClaim") if doc["metadata"]["name"] == "trainworks-checkpoints")
+    claim = next(doc for doc in k8s_objects("PersistentVolumeClaim")
+                 if doc["metadata"]["name"] == "trainworks-checkpoints")
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
@@ -211,7 +212,8 @@ def test_mlflow_is_authenticated_serves_s3_artifacts_and_answers_to_its_service_
 
 def test_postgres_is_a_statefulset_with_a_headless_service_and_a_volume_claim() -> None:
     statefulset = next(doc for doc in k8s_objects("StatefulSet") if doc["metadata"]["name"] == "postgres")
-    service = next(doc for doc in k8s_objects("Service") if doc["metadata"]["name"] == statefulset["spec"]["serviceName"])
+    service = next(doc for doc in k8s_objects("Service")
+                   if doc["metadata"]["name"] == statefulset["spec"]["serviceName"])
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"] == statefulset["spec"]["selector"]["matchLabels"]
     claims = statefulset["spec"]["volumeClaimTemplates"]
@@ -247,7 +249,8 @@ def test_default_policy_denies_all_ingress() -> None:
     (SUBMITTER, 8265, True), (CPU_WORKER, 6379, True), (GPU_WORKER, 6379, True), (OPERATOR, 8265, True),
     (STRANGER, 8265, False), (STRANGER, 6379, False), (OTHER_NAMESPACE, 8265, False), (OPERATOR, 6379, False),
 ])
-def test_ray_head_api_and_gcs_are_reachable_only_from_the_clusters_own_pods(source: Pod, port: int, allowed: bool) -> None:
+def test_ray_head_api_and_gcs_are_reachable_only_from_the_clusters_own_pods(source: Pod, port: int,
+                                                                            allowed: bool) -> None:
     assert ingress_allowed(POLICIES, HEAD, source, port) is allowed
 
 

@@ -1,6 +1,7 @@
 """deploy/mlflow/ against a real `mlflow server --app-name basic-auth`: the auth config the image ships, the admin
 bootstrapped from environment variables, and the cluster account created by create_account.py (run as compose and
-the Kubernetes Job run it: its main() with their environment). SQLite and a local folder stand in for PostgreSQL and S3."""
+the Kubernetes Job run it: its main() with their environment). SQLite and a local folder stand in for PostgreSQL
+and S3."""
 
 from __future__ import annotations
 
