@@ -44,9 +44,9 @@ def build_hooks(spec: JobSpec, data: DataBundle) -> list[Hook]:
 
 
 def build_parts(spec: JobSpec, data: DataBundle, device: torch.device) -> Parts:
-    """Model on the device, then its optimiser, schedule, loss and hooks."""
+    """Model on the device, then its optimiser (parameter groups from the model), schedule, loss and hooks."""
     model = build_model(spec, data).to(device)
-    optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, model.parameters())
+    optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, model)
     plan = Plan(spec.training.epochs, steps_per_epoch(len(data.train), spec.training.batch_size))
     schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
     loss = LOSSES.get(spec.loss.name).build(spec.loss, data.info)
