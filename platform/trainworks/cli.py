@@ -114,7 +114,7 @@ def lr_find(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_:
             steps: int = typer.Option(100, help="training batches, one per rate, spaced evenly on a log scale"),
             out: Path = typer.Option(Path("lr_find.png"), help="where to write the plot of loss against rate"),
             verbose: bool = typer.Option(False, "--verbose", "-v", help="show library logs")):
-    """Learning-rate range test (Smith 2017) in this process: raise the rate each batch, plot the loss, suggest a rate."""
+    """Learning-rate range test (Smith 2017), in this process: raise the rate each batch, plot loss, suggest a rate."""
     _quiet(verbose)
     spec = _load(spec_file, set_)
     from trainworks.engine.lr_finder import find_learning_rate, range_test_png

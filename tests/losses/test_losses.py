@@ -89,7 +89,8 @@ def test_vae_loss_is_reconstruction_plus_beta_times_kl() -> None:
     assert gaussian_kl(mu, logvar).item() == pytest.approx(reference.item())
     reconstruction, inputs = torch.tensor([[1.0, 2.0, 0.0]]), torch.tensor([[0.0, 2.0, 0.5]])
     squared = 1.0 + 0.0 + 0.25  # summed over features
-    assert loss("vae", beta=2.0)((reconstruction, mu, logvar), inputs).item() == pytest.approx(squared + 2 * kl, rel=1e-6)
+    vae = loss("vae", beta=2.0)
+    assert vae((reconstruction, mu, logvar), inputs).item() == pytest.approx(squared + 2 * kl, rel=1e-6)
     crossed = 3 * by_hand_bce(reconstruction, inputs).item()  # summed over the 3 features
     assert loss("vae", reconstruction="bce", beta=0.5)((reconstruction, mu, logvar), inputs).item() == pytest.approx(
         crossed + 0.5 * kl, rel=1e-5)

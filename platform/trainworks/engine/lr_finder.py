@@ -32,7 +32,7 @@ def exponential_rates(start: float, end: float, steps: int) -> list[float]:
 
 
 def smooth_losses(losses: list[float], beta: float = 0.9) -> list[float]:
-    """Exponential moving average with bias correction: avg_i / (1 - beta^(i+1)), so early values are not pulled to 0."""
+    """Exponential moving average with bias correction (avg_i / (1 - beta^(i+1))): early values are not pulled to 0."""
     smoothed, average = [], 0.0
     for index, loss in enumerate(losses):
         average = beta * average + (1 - beta) * loss
@@ -142,7 +142,8 @@ def range_test_png(result: RangeTest, title: str) -> bytes:
     axis.set_ylabel("training loss")
     finite = [loss for loss in result.losses if math.isfinite(loss)]
     low, high = min(finite + result.smoothed[:1]), result.smoothed[0]
-    axis.set_ylim(low - 0.1 * abs(high - low), high + abs(high - low) + 1e-8)  # the diverging tail would flatten the rest
+    span = abs(high - low) + 1e-8
+    axis.set_ylim(low - 0.1 * span, high + span)  # the diverging tail would flatten the rest
     axis.set_title(title)
     axis.legend()
     buffer = io.BytesIO()

@@ -58,7 +58,8 @@ def build_focal(params: FocalParams, info: DataInfo) -> Loss:
     alpha = None
     if params.alpha is not None:
         if len(params.alpha) != info.num_outputs:
-            raise ValueError(f"loss.alpha: {len(params.alpha)} weights for {info.num_outputs} classes; give one per class")
+            raise ValueError(f"loss.alpha: {len(params.alpha)} weights for {info.num_outputs} classes; "
+                             "give one per class")
         alpha = torch.tensor(params.alpha, dtype=torch.float32)
 
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_error(reconstruction: torch.Tensor, inputs: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-example error summed over features: squared error, or binary cross-entropy of logits against inputs in [0, 1]."""
+    """Per-example error summed over features: squared error, or cross-entropy of logits against inputs in [0, 1]."""
     target = inputs.float().reshape(reconstruction.shape)
     if kind == "mse":
         error = (reconstruction.float() - target).pow(2)
@@ -47,7 +47,7 @@ class VaeParams(Params):
 
 @LOSSES.register("vae", VaeParams, tags=("reconstruction",))
 def build_vae(params: VaeParams, info: DataInfo) -> Loss:
-    """VAE loss: reconstruction (mse or bce) + beta * KL(q(z|x) || N(0, 1)); outputs are (reconstruction, mu, logvar)."""
+    """VAE loss: reconstruction (mse or bce) + beta * KL(q(z|x) || N(0, 1)); outputs: (reconstruction, mu, logvar)."""
 
     def loss(outputs: VaeOutputs, inputs: torch.Tensor) -> torch.Tensor:
         return vae_loss(outputs, inputs, params.reconstruction, params.beta)

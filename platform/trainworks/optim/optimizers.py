@@ -142,6 +142,6 @@ class RAdamParams(AdamParams):
 
 @OPTIMIZERS.register("radam", RAdamParams)
 def build_radam(params: RAdamParams, model: nn.Module) -> torch.optim.Optimizer:
-    """RAdam: Adam whose adaptive rate is switched on only once its variance estimate is reliable (no warm-up needed)."""
+    """RAdam: Adam whose adaptive rate switches on only once its variance estimate is reliable (no warm-up needed)."""
     return torch.optim.RAdam(groups_of(params, model), lr=params.lr, betas=params.betas, eps=params.eps,
                              decoupled_weight_decay=params.decoupled_weight_decay)

@@ -31,7 +31,8 @@ class Warmup(Schedule):
 
     def __init__(self, optimizer: torch.optim.Optimizer, length: int, unit: Literal["step", "epoch"],
                  start_factor: float, then: Schedule) -> None:
-        self.optimizer, self.length, self.unit, self.start_factor, self.then = optimizer, length, unit, start_factor, then
+        self.optimizer, self.length, self.unit, self.start_factor = optimizer, length, unit, start_factor
+        self.then = then
         self.targets = [group["lr"] for group in optimizer.param_groups]
         self.position = 0
         self._apply()
