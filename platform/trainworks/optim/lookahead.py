@@ -33,13 +33,13 @@ class Lookahead(torch.optim.Optimizer):
         self.base, self.k, self.alpha = base, k, alpha
         self._share_base()
         self.fast_steps = 0
-        self.slow = [p.detach().clone() for p in self._parameters()]
+        self.slow = [p.detach().clone() for p in self._fast_weights()]
 
     def _share_base(self) -> None:
         """Point at the base's groups and state (the base replaces both when it loads a state dict)."""
         self.param_groups, self.state = self.base.param_groups, self.base.state
 
-    def _parameters(self) -> list[torch.Tensor]:
+    def _fast_weights(self) -> list[torch.Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
 
     def step(self, closure=None):
@@ -51,7 +51,7 @@ class Lookahead(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _synchronise(self) -> None:
-        for slow, fast in zip(self.slow, self._parameters()):
+        for slow, fast in zip(self.slow, self._fast_weights()):
             fast.copy_(lookahead_update(slow, fast, self.alpha))
 
     def state_dict(self) -> dict[str, Any]:

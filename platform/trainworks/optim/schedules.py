@@ -59,8 +59,12 @@ class TorchSchedule(Schedule):
             self.scheduler.step()
 
     def epoch_end(self, metrics: dict[str, float]) -> None:
-        if self.interval == "epoch":
-            self.scheduler.step(*([metric_value(metrics, self.metric)] if self.metric else []))
+        if self.interval != "epoch":
+            return
+        if self.metric:
+            self.scheduler.step(metric_value(metrics, self.metric))
+        else:
+            self.scheduler.step()
 
     def state_dict(self) -> dict[str, Any]:
         return self.scheduler.state_dict()
