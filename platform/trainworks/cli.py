@@ -113,6 +113,39 @@ def run(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: lis
     terminal.info(f"MLflow UI: {summary.url}  (start it with: trainworks ui)")
 
 
+@app.command(name="lr-find")
+def lr_find(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: list[str] = SetOption,
+            start: float = typer.Option(1e-7, help="first learning rate"),
+            end: float = typer.Option(10.0, help="last learning rate (the test stops earlier if the loss diverges)"),
+            steps: int = typer.Option(100, help="training batches, one per rate, spaced evenly on a log scale"),
+            out: Path = typer.Option(Path("lr_find.png"), help="where to write the plot of loss against rate"),
+            verbose: bool = typer.Option(False, "--verbose", "-v", help="show library logs")):
+    """Learning-rate range test (Smith 2017), in this process: raise the rate each batch, plot loss, suggest a rate."""
+    _quiet(verbose)
+    spec = _load(spec_file, set_)
+    from trainworks.engine.lr_finder import find_learning_rate, range_test_png
+    from trainworks.runtime.inline import inline_device
+    from trainworks.runtime.job import prepare_job_data
+
+    try:
+        data = prepare_job_data(spec)
+        result = find_learning_rate(spec, data, inline_device(spec), start, end, steps)
+    except DataError as error:
+        _fail(str(spec_file), [f"{spec_file}: {error}"])
+    except ValueError as error:
+        _fail(str(spec_file), [f"{spec_file}: {error}"])
+    out.write_bytes(range_test_png(result, f"{spec.name}: {spec.optimizer.name}, {spec.model.name}"))
+    suggestion = result.suggestion
+    ending = "stopped when the smoothed loss passed 4x its best" if result.stopped_early else "reached --end"
+    typer.echo(f"{len(result.rates)} batches, rates {result.rates[0]:.1e} to {result.rates[-1]:.1e} ({ending})")
+    typer.echo(f"smoothed loss lowest at lr {suggestion.minimum_rate:.1e}; falls fastest at lr "
+               f"{suggestion.steepest_rate:.1e}")
+    typer.echo(f"suggested lr: {suggestion.rate:.1e} (one tenth of the rate at the lowest smoothed loss)")
+    if not suggestion.loss_fell:
+        typer.echo("warning: the loss never fell below its start; try a larger --end or more --steps", err=True)
+    typer.echo(f"plot: {out}")
+
+
 @app.command()
 def tune(spec_file: Path = typer.Argument(..., help="job file (YAML) with a tune: section"), set_: list[str] = SetOption,
          resume: bool = typer.Option(False, "--resume", help="continue this job file's newest unfinished search"),

@@ -64,9 +64,9 @@ def build_objective(spec: JobSpec, data: DataBundle) -> Objective:
 
 
 def build_parts(spec: JobSpec, data: DataBundle, device: torch.device) -> Parts:
-    """Model on the device, then its optimiser, schedule, loss, hooks and objective."""
+    """Model on the device, then its optimiser (parameter groups from the model), schedule, loss, hooks, objective."""
     model = build_model(spec, data).to(device)
-    optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, model.parameters())
+    optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, model)
     plan = Plan(spec.training.epochs, steps_per_epoch(len(data.train), spec.training.batch_size))
     schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
     loss = LOSSES.get(spec.loss.name).build(spec.loss, job_info(spec, data))

@@ -34,8 +34,8 @@ def train_gan(spec: JobSpec, data: DataBundle, dist: Distributed, reporter: Repo
     gan = build_model(spec, data).to(device)
     generator, discriminator = dist.wrap(gan.generator), dist.wrap(gan.discriminator)
     build_optimizer = OPTIMIZERS.get(spec.optimizer.name).build
-    optimizers = {"generator": build_optimizer(spec.optimizer, gan.generator.parameters()),
-                  "discriminator": build_optimizer(spec.optimizer, gan.discriminator.parameters())}
+    optimizers = {"generator": build_optimizer(spec.optimizer, gan.generator),
+                  "discriminator": build_optimizer(spec.optimizer, gan.discriminator)}
     plan = Plan(training.epochs, steps_per_epoch(len(data.train), training.batch_size))
     schedules = {name: SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
                  for name, optimizer in optimizers.items()}
@@ -44,11 +44,11 @@ def train_gan(spec: JobSpec, data: DataBundle, dist: Distributed, reporter: Repo
         gan.load_state_dict(resume.state["model"])
         for name in optimizers:
             optimizers[name].load_state_dict(resume.state["optimizers"][name])
-            schedules[name].scheduler.load_state_dict(resume.state["schedules"][name])
+            schedules[name].load_state_dict(resume.state["schedules"][name])
     history, hooks = restored_history(resume), Hooks(extra_hooks)
     state = lambda: {"model": gan.state_dict(),  # noqa: E731
                      "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-                     "schedules": {name: sch.scheduler.state_dict() for name, sch in schedules.items()}}
+                     "schedules": {name: sch.state_dict() for name, sch in schedules.items()}}
     stopped = bool(resume and resume.meta.get("stopped"))
     for epoch in range(history[-1].epoch + 1 if history else 1, training.epochs + 1):
         if stopped:
@@ -71,8 +71,7 @@ def train_gan(spec: JobSpec, data: DataBundle, dist: Distributed, reporter: Repo
             g_loss = adversarial.generator(discriminator(fake))
             _step(optimizers["generator"], g_loss)
             for schedule in schedules.values():
-                if schedule.interval == "step":
-                    schedule.scheduler.step()
+                schedule.step_end()
             totals += torch.tensor([d_loss.item() * len(real), g_loss.item() * len(real), len(real)],
                                    dtype=torch.float64, device=device)
         d_sum, g_sum, count = dist.all_reduce_sum(totals).tolist()
@@ -81,8 +80,7 @@ def train_gan(spec: JobSpec, data: DataBundle, dist: Distributed, reporter: Repo
                    "lr": optimizers["generator"].param_groups[0]["lr"], "epoch_seconds": seconds,
                    "samples_per_second": count / seconds}
         for schedule in schedules.values():
-            if schedule.interval == "epoch":
-                schedule.scheduler.step()
+            schedule.epoch_end(metrics)
         stopped = hooks.on_validation_end(epoch, metrics)
         history.append(EpochRecord(epoch, metrics))
         reporter.epoch_end(history[-1], make_saver(state, history, stopped))

@@ -22,7 +22,7 @@ from trainworks.engine.distributed import Distributed, unwrap
 from trainworks.engine.hooks import Hooks
 from trainworks.engine.objectives import Objective
 from trainworks.losses import Loss
-from trainworks.optim import Schedule
+from trainworks.optim import Schedule, needs_closure
 
 SaveFn = Callable[[Path], None]
 
@@ -112,8 +112,7 @@ def fit(parts: Parts, settings: LoopSettings, dist: Distributed, reporter: Repor
         evaluation = evaluate(parts.model, parts.data.val, parts, settings.batch_size, settings.precision, dist)
         metrics = {"train_loss": train_loss, **evaluation.metrics, "lr": parts.optimizer.param_groups[0]["lr"],
                    "epoch_seconds": time.perf_counter() - started, "samples_per_second": samples / train_seconds}
-        if parts.schedule.interval == "epoch":
-            parts.schedule.scheduler.step()
+        parts.schedule.epoch_end(metrics)
         stopped = parts.hooks.on_validation_end(epoch, metrics)
         history.append(EpochRecord(epoch, metrics))
         reporter.epoch_end(history[-1], _saver(parts, scaler, history, stopped))
@@ -134,35 +133,68 @@ def _train_epoch(model: nn.Module, parts: Parts, settings: LoopSettings, dist: D
     for step, rows in enumerate(batches, start=first_step + 1):
         x, y = _batch(train, rows, parts, device)
         x, y = parts.hooks.on_train_batch(x, y)
-        totals += _accumulate_step(model, parts, settings, dist, scaler, x, parts.objective.targets(x, y))
-        scaler.unscale_(parts.optimizer)
-        parts.hooks.on_before_step(parts.model, parts.optimizer)
-        scaler.step(parts.optimizer)
-        scaler.update()
+        totals += _optimizer_step(model, parts, settings, dist, scaler, x, parts.objective.targets(x, y))
         parts.optimizer.zero_grad(set_to_none=True)
-        if parts.schedule.interval == "step":
-            parts.schedule.scheduler.step()
+        parts.schedule.step_end()
         parts.hooks.on_step_end(parts.model, step)
     loss_sum, count = dist.all_reduce_sum(totals).tolist()
     return loss_sum / max(count, 1), int(count)
 
 
+def _optimizer_step(model: nn.Module, parts: Parts, settings: LoopSettings, dist: Distributed,
+                    scaler: torch.amp.GradScaler, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The batch's gradients, then one optimiser step; returns the batch's loss sum and example count."""
+    if needs_closure(parts.optimizer):
+        return _closure_step(model, parts, settings, dist, scaler, x, y)
+    totals, _ = _accumulate_step(model, parts, settings, dist, scaler, x, y)
+    scaler.unscale_(parts.optimizer)
+    parts.hooks.on_before_step(parts.model, parts.optimizer)
+    scaler.step(parts.optimizer)
+    scaler.update()
+    return totals
+
+
+def _closure_step(model: nn.Module, parts: Parts, settings: LoopSettings, dist: Distributed,
+                  scaler: torch.amp.GradScaler, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L-BFGS: step(closure) re-evaluates the batch as often as it needs (see optim/lbfgs.py); the first
+    evaluation's loss is the batch's, as on the other path."""
+    evaluations: list[torch.Tensor] = []
+
+    def closure() -> torch.Tensor:
+        parts.optimizer.zero_grad(set_to_none=True)
+        totals, objective = _accumulate_step(model, parts, settings, dist, scaler, x, y)
+        parts.hooks.on_before_step(parts.model, parts.optimizer)
+        evaluations.append(totals)
+        return objective
+
+    parts.optimizer.step(closure)
+    return evaluations[0]
+
+
 def _accumulate_step(model: nn.Module, parts: Parts, settings: LoopSettings, dist: Distributed,
-                     scaler: torch.amp.GradScaler, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Forward and backward over micro-batches; gradients sum to the whole batch's mean-loss gradient."""
+                     scaler: torch.amp.GradScaler, x: torch.Tensor, y: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward over micro-batches; gradients sum to the whole batch's mean-loss gradient.
+
+    Returns the data loss's sum and count (for the epoch's mean) and the objective that was
+    differentiated (mean loss with the hooks' penalties).
+    """
     micro = [(mx, my) for mx, my in zip(x.tensor_split(settings.grad_accumulation),
                                         y.tensor_split(settings.grad_accumulation)) if len(mx)]
     totals = torch.zeros(2, dtype=torch.float64, device=x.device)
+    objective = torch.zeros((), device=x.device)
     for index, (mx, my) in enumerate(micro):
         sync = contextlib.nullcontext() if index == len(micro) - 1 else dist.no_sync(model)
         with sync:
             with autocast(settings.precision, x.device):
                 data_loss = parts.loss(model(mx), my)
                 loss = parts.hooks.on_loss(data_loss, parts.model)
-            scaler.scale(loss * (len(mx) / len(x))).backward()
+            share = loss * (len(mx) / len(x))
+            scaler.scale(share).backward()
+        objective += share.detach().float()
         totals[0] += data_loss.detach().double() * len(mx)
         totals[1] += len(mx)
-    return totals
+    return totals, objective
 
 
 def _batch(split: Split, rows: torch.Tensor, parts: Parts, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,7 +244,7 @@ def _average(outputs: list[Any]) -> Any:
 def training_state(parts: Parts, scaler: torch.amp.GradScaler) -> dict[str, Any]:
     """Everything needed to continue exactly: model, optimiser, schedule, loss scaler, hooks."""
     return {"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict(),
-            "schedule": parts.schedule.scheduler.state_dict(), "scaler": scaler.state_dict(),
+            "schedule": parts.schedule.state_dict(), "scaler": scaler.state_dict(),
             "hooks": parts.hooks.state_dict()}
 
 
@@ -248,7 +280,7 @@ def _restore(parts: Parts, scaler: torch.amp.GradScaler, resume: Checkpoint | No
         state = resume.state
         parts.model.load_state_dict(state["model"])
         parts.optimizer.load_state_dict(state["optimizer"])
-        parts.schedule.scheduler.load_state_dict(state["schedule"])
+        parts.schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
         parts.hooks.load_state_dict(state["hooks"])
     return restored_history(resume)

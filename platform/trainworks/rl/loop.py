@@ -80,17 +80,17 @@ def train_policy_gradient(spec: JobSpec, data: DataBundle, dist: Distributed, re
     dataset, training = spec.data.dataset, spec.training
     policy = build_model(spec, data).to(dist.device)
     model = dist.wrap(policy)
-    optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, policy.parameters())
+    optimizer = OPTIMIZERS.get(spec.optimizer.name).build(spec.optimizer, policy)
     steps = math.ceil(dataset.episodes_per_epoch / training.batch_size)
     schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, Plan(training.epochs, steps))
     loss_fn = LOSSES.get(spec.loss.name).build(spec.loss, job_info(spec, data))
     hooks = Hooks(extra_hooks)
     if resume is not None:
-        for part, key in ((policy, "model"), (optimizer, "optimizer"), (schedule.scheduler, "schedule")):
+        for part, key in ((policy, "model"), (optimizer, "optimizer"), (schedule, "schedule")):
             part.load_state_dict(resume.state[key])
     history = restored_history(resume)
     state = lambda: {"model": policy.state_dict(), "optimizer": optimizer.state_dict(),  # noqa: E731
-                     "schedule": schedule.scheduler.state_dict()}
+                     "schedule": schedule.state_dict()}
     env, stopped = make_env(spec), bool(resume and resume.meta.get("stopped"))
     per_rank = training.batch_size // dist.world_size
     for epoch in range(history[-1].epoch + 1 if history else 1, training.epochs + 1):
@@ -111,8 +111,7 @@ def train_policy_gradient(spec: JobSpec, data: DataBundle, dist: Distributed, re
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if schedule.interval == "step":
-                schedule.scheduler.step()
+            schedule.step_end()
             totals += torch.tensor([loss.item() * len(episodes), sum(e.total for e in episodes),
                                     sum(len(e.rewards) for e in episodes), len(episodes)],
                                    dtype=torch.float64, device=dist.device)
@@ -124,8 +123,7 @@ def train_policy_gradient(spec: JobSpec, data: DataBundle, dist: Distributed, re
         metrics = {"train_loss": loss_sum / count, "episode_return": returns / count, "episode_length": lengths / count,
                    "val_return": dist.all_reduce_sum(evaluation).item() / dataset.eval_episodes,
                    "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": seconds, "episodes_per_second": count / seconds}
-        if schedule.interval == "epoch":
-            schedule.scheduler.step()
+        schedule.epoch_end(metrics)
         stopped = hooks.on_validation_end(epoch, metrics)
         history.append(EpochRecord(epoch, metrics))
         reporter.epoch_end(history[-1], make_saver(state, history, stopped))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
 from trainworks.losses import LOSSES
 from trainworks.models import MODELS
+from trainworks.optim import OPTIMIZERS
 from trainworks.spec.errors import Issue
 from trainworks.tricks import TRICKS
 
@@ -97,4 +98,20 @@ def _training_issues(spec: JobSpec) -> list[Issue]:
                                                                f"per-worker batch of at least that many examples"))
     if training.precision == "fp16" and not spec.scaling.use_gpu:
         issues.append(Issue(("training", "precision"), "fp16 needs a GPU (scaling.use_gpu: true); use bf16 on CPU"))
+    return issues + _closure_optimizer_issues(spec)
+
+
+def _closure_optimizer_issues(spec: JobSpec) -> list[Issue]:
+    """L-BFGS and its kind re-evaluate the loss through a closure: one worker, no fp16 (see optim/lbfgs.py)."""
+    name = spec.optimizer.name
+    if "closure" not in OPTIMIZERS.get(name).tags:
+        return []
+    issues = []
+    if spec.scaling.num_workers > 1:
+        issues.append(Issue(("scaling", "num_workers"), f"optimizer {name} runs on one worker only: each worker's line "
+                                                        "search reads its own shard's loss, so workers would diverge "
+                                                        "and DDP would hang; set 1"))
+    if spec.training.precision == "fp16":
+        issues.append(Issue(("training", "precision"), f"optimizer {name} steps through a closure, which fp16 loss "
+                                                       "scaling cannot wrap; use fp32 or bf16"))
     return issues
