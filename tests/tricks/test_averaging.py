@@ -89,3 +89,16 @@ def test_swa_recomputes_batch_norm_statistics_for_the_averaged_weights() -> None
     features = torch.cat(batches) @ weight.T + bias  # the last epoch's batches through the averaged layer
     assert torch.allclose(averaged[1].running_mean, features.mean(0), atol=1e-5)
     assert hook.on_fit_end(model) and torch.allclose(model[1].running_mean, features.mean(0), atol=1e-5)
+
+
+def test_swa_leaves_the_model_alone_when_training_ends_before_its_start_epoch() -> None:
+    model = nn.Linear(2, 2)
+    before = weights(model)
+    hook = trick_hook("swa", start_epoch=3)
+    hook.on_fit_start(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    for epoch in (1, 2):
+        hook.on_epoch_start(epoch)
+        hook.on_step_end(model, epoch)
+        assert hook.eval_model(model) is model
+    assert hook.on_fit_end(model) is False and hook.state_dict() == {}
+    assert_same(before, weights(model))

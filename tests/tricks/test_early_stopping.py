@@ -79,3 +79,23 @@ def test_a_run_resumed_mid_patience_stops_at_the_same_epoch_with_the_same_weight
     resumed, reporter = run_fit(scripted_spec(), before=[ScriptedLoss()], resume=checkpoint)
     assert [r.epoch for r in reporter.records] == [4, 5] and resumed.stopped_early
     assert_same(weights(straight.model), weights(resumed.model))
+
+
+class ValidatedWeights(Hook):
+    """Listed last: records the weights validation runs each epoch (after ema substituted its average)."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[torch.Tensor]] = []
+
+    def eval_model(self, model: nn.Module) -> nn.Module:
+        self.seen.append(weights(model))
+        return model
+
+
+def test_after_ema_it_keeps_the_averaged_weights_that_were_validated_best() -> None:
+    spec = make_spec(tricks=[{"name": "ema", "decay": 0.9}, SETTINGS], training={"epochs": 8, "batch_size": 256})
+    validated, log = ValidatedWeights(), WeightLog()
+    result, reporter = run_fit(spec, before=[ScriptedLoss()], after=[validated, log])
+    assert [r.epoch for r in reporter.records] == [1, 2, 3, 4, 5]
+    assert_same(validated.seen[1], weights(result.model))  # epoch 2's average, not its raw weights
+    assert not torch.allclose(log.epochs[2][0], validated.seen[1][0])

@@ -65,9 +65,9 @@ class WeightAverage(Hook):
         return self.average if self.average is not None and self.updates else model
 
     def on_fit_end(self, model: nn.Module) -> bool:
+        if self.average is None and self.pending is None:
+            return False  # nothing was averaged (e.g. training ended before swa's start epoch)
         average = self._copy_of(model)
-        if not self.updates:
-            return False
         model.load_state_dict(average.state_dict())
         return True
 
