@@ -25,6 +25,7 @@ OVERRIDES: dict[str, list[str]] = {
                                 "data.dataset.eval_episodes=2"],
     "digits_vae.yaml": [],
     "digits_gan.yaml": [],
+    "digits_cnn_tricks.yaml": [],
     "co2_lstm.yaml": [],
     "co2_transformer.yaml": [],
 }

@@ -119,7 +119,8 @@ def _closure_optimizer_issues(spec: JobSpec) -> list[Issue]:
 
 
 TASK_METRICS = {"classification": {"val_loss", "val_accuracy", "train_loss"},
-                "regression": {"val_loss", "val_rmse", "val_mae", "train_loss"}}
+                "regression": {"val_loss", "val_rmse", "val_mae", "train_loss"},
+                "reconstruction": {"val_loss", "val_mse", "train_loss"}}
 WEIGHT_AVERAGES = ("ema", "swa")
 
 
@@ -139,7 +140,7 @@ def _trick_issues(spec: JobSpec) -> list[Issue]:
 
 
 def _early_stopping_rules(spec: JobSpec, index: int, trick: Any) -> list[Issue]:
-    issues, task = [], data_task(spec)
+    issues, task = [], job_task(spec)
     if trick.metric not in TASK_METRICS[task]:
         issues.append(Issue(("tricks", index, "metric"), f"a {task} job has no {trick.metric}; use one of: "
                                                          f"{', '.join(sorted(TASK_METRICS[task]))}"))
