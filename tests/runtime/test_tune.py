@@ -82,14 +82,16 @@ def test_asha_stops_the_weak_trials_early(ray_session, tracker) -> None:
 
     asha = {"metric": "val_accuracy", "mode": "max", "search": "grid", "num_samples": 1, "max_concurrent": 2,
             "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
-            "space": {"optimizer.lr": {"grid": [0.3, 0.1, 0.001, 0.00001]}}}  # strong ones first fill the rungs
+            "space": {"optimizer.lr": {"grid": [0.3, 0.1, 0.001, 0.00001]}}}
     spec = make_spec(DIGITS_MLP, optimizer={"name": "sgd", "lr": 0.01}, training={"epochs": 4}, tune=asha,
                      tracking={"experiment": "asha"})
     summary = run_search(spec, RunOptions(JOBS / "quickstart.yaml"), tracker, Terminal(Console(file=io.StringIO())))
     epochs = {float(run.data.params["optimizer.lr"]): len(tracker.client.get_metric_history(run.info.run_id,
                                                                                                "val_accuracy"))
               for run in children(tracker, "asha", summary.parent_run_id)}
-    assert epochs[0.3] == 4 and epochs[0.00001] < 4
+    # the first trial at each rung always continues, so some trial trains all 4 epochs; the hopeless
+    # rate reaches the first rung after others have set its cutoff (it starts third) and stops there
+    assert max(epochs.values()) == 4 and epochs[0.00001] < 4
 
 
 @pytest.mark.slow
