@@ -15,7 +15,7 @@ from typing import Sequence
 from trainworks.runtime.ablation_plan import ALL_ON, Row, markdown_table, summarise_variants, variant_of, variants
 from trainworks.runtime.console import Terminal
 from trainworks.runtime.job import RunOptions
-from trainworks.runtime.tune import run_trials
+from trainworks.runtime.tune import Trials, run_experiment
 from trainworks.runtime.tune_tracking import epoch_metrics
 from trainworks.spec import JobSpec
 from trainworks.spec.consistency import job_task
@@ -59,8 +59,14 @@ def variants_as_trials(spec: JobSpec) -> TuneSpec:
 def run_ablation(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> AblationSummary:
     """Train every variant over every seed, then log the comparison under the parent run."""
     assert spec.ablation is not None
+    return run_experiment(spec, variants_as_trials(spec), "ablation", compare_variants, options, tracker, terminal)
+
+
+def compare_variants(trials: Trials, tracker: MlflowTracker) -> AblationSummary:
+    """Each variant's final metric over its seeds, against all-on: the table, the chart, a metric per variant."""
+    spec = trials.spec
+    assert spec.ablation is not None
     metric, mode = metric_and_mode(spec)
-    trials = run_trials(spec, variants_as_trials(spec), "ablation", options, tracker, terminal)
     values: dict[str, list[float]] = {variant.label: [] for variant in variants(spec.ablation.tricks,
                                                                                   spec.ablation.factorial)}
     for result in trials.results:
@@ -71,7 +77,6 @@ def run_ablation(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, ter
     rows = summarise_variants(values, mode)
     table = markdown_table(rows, metric)
     _log(tracker, trials.parent_id, rows, table, metric, spec.training.epochs)
-    tracker.end_run(trials.parent_id, "FINISHED")
     return AblationSummary(trials.parent_id, metric, rows, table)
 
 

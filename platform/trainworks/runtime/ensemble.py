@@ -16,7 +16,7 @@ from trainworks.engine.families import Outcome, family_of
 from trainworks.engine.checkpoint import latest_checkpoint
 from trainworks.runtime.console import Terminal
 from trainworks.runtime.job import RunOptions, model_package
-from trainworks.runtime.tune import Trials, run_trials
+from trainworks.runtime.tune import Trials, run_experiment
 from trainworks.runtime.tune_space import trial_spec
 from trainworks.spec import JobSpec
 from trainworks.spec.consistency import job_task
@@ -51,10 +51,7 @@ def members_as_trials(spec: JobSpec) -> TuneSpec:
 def run_ensemble(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> EnsembleSummary:
     """Train the members (or, with --resume, the ones not yet finished), combine them, record and register."""
     assert spec.ensemble is not None
-    trials = run_trials(spec, members_as_trials(spec), "ensemble", options, tracker, terminal)
-    summary = combine_members(trials, tracker)
-    tracker.end_run(trials.parent_id, "FINISHED")
-    return summary
+    return run_experiment(spec, members_as_trials(spec), "ensemble", combine_members, options, tracker, terminal)
 
 
 def combine_members(trials: Trials, tracker: MlflowTracker) -> EnsembleSummary:

@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ray import tune
 
@@ -31,6 +31,7 @@ from trainworks.spec.tune import TuneSpec
 from trainworks.tracking.mlflow_tracker import MlflowTracker
 from trainworks.tracking.plots import metric_by_parameter_png, trial_curves_png
 
+T = TypeVar("T")
 TRIAL_RESOURCES = {"cpu": 0.1}  # a trial only drives its own Ray Train workers ({"cpu": 0} is refused)
 POINTER = "train_checkpoint.json"
 KIND_TAG = "trainworks.tune_kind"  # search, ensemble or ablation
@@ -144,13 +145,19 @@ def run_trials(spec: JobSpec, trials: TuneSpec, kind: str, options: RunOptions, 
     return Trials(spec, base, data, parent_id, results, children)
 
 
+def run_experiment(spec: JobSpec, trials_spec: TuneSpec, kind: str, conclude: Callable[[Trials, MlflowTracker], T],
+                   options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> T:
+    """Run the trials, let `conclude` log what they show on the parent run, then finish the parent."""
+    trials = run_trials(spec, trials_spec, kind, options, tracker, terminal)
+    conclusion = conclude(trials, tracker)
+    tracker.end_run(trials.parent_id, "FINISHED")
+    return conclusion
+
+
 def run_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> SearchSummary:
     """Run (or continue) the spec's search; log the parent run's summary and register the best model."""
     assert spec.tune is not None
-    trials = run_trials(spec, spec.tune, "search", options, tracker, terminal)
-    summary = summarise(trials, tracker)
-    tracker.end_run(trials.parent_id, "FINISHED")
-    return summary
+    return run_experiment(spec, spec.tune, "search", summarise, options, tracker, terminal)
 
 
 def summarise(trials: Trials, tracker: MlflowTracker) -> SearchSummary:
