@@ -171,6 +171,72 @@ def tune(spec_file: Path = typer.Argument(..., help="job file (YAML) with a tune
         terminal.info(f"model: registered as {spec.tracking.registered_model} version {summary.model_version}")
 
 
+def _registry():
+    from trainworks.tracking.mlflow_tracker import MlflowTracker
+    from trainworks.tracking.registry import ModelRegistry
+
+    return ModelRegistry(MlflowTracker().client)
+
+
+def _registry_action(action: Callable[[], T]) -> T:
+    """Refused promotions and conflicts exit 1 with one clear line; a bad name or version exits 2."""
+    from trainworks.tracking.registry import PromotionConflict, PromotionError, PromotionRefused
+
+    try:
+        return action()
+    except (PromotionRefused, PromotionConflict) as error:
+        typer.echo(f"{type(error).__name__.removeprefix('Promotion').lower()}: {error}", err=True)
+        raise typer.Exit(1) from None
+    except PromotionError as error:
+        _fail("", [str(error)])
+
+
+@app.command()
+def promote(name: str = typer.Argument(..., help="registered model name"),
+            metric: str = typer.Option(..., help="the metric that decides, e.g. val_accuracy or val_loss"),
+            version: Optional[str] = typer.Option(None, help="the candidate version (default: the newest)"),
+            run: Optional[str] = typer.Option(None, "--run", metavar="RUN_ID",
+                                              help="the candidate is the version this run registered"),
+            mode: Optional[str] = typer.Option(None, help="max or min: which way is better (default: min for "
+                                                          "names with loss/rmse/mae/error, else max)"),
+            force: bool = typer.Option(False, "--force", help="promote even if it does not beat the champion")):
+    """Move the `champion` alias to a version that beats the champion on a metric; the old one becomes `previous`."""
+    _quiet(False)
+    if mode not in (None, "max", "min"):
+        _fail("", [f"--mode: expected max or min; got {mode!r}"])
+    result = _registry_action(lambda: _registry().promote(name, metric, version, run, mode, force))
+    if not result.changed:
+        typer.echo(f"{name}: {result.reason}; nothing changed")
+        return
+    kept = f"; version {result.previous} is now 'previous'" if result.previous else ""
+    typer.echo(f"{name}: version {result.version} is the champion ({result.reason}){kept}")
+
+
+@app.command()
+def rollback(name: str = typer.Argument(..., help="registered model name")):
+    """Put the `previous` version back as `champion` (the demoted one becomes `previous`)."""
+    _quiet(False)
+    result = _registry_action(lambda: _registry().rollback(name))
+    typer.echo(f"{name}: version {result.version} is the champion again ({result.reason}); "
+               f"version {result.previous} is now 'previous'")
+
+
+@app.command()
+def models(name: Optional[str] = typer.Argument(None, help="a registered model: list its versions")):
+    """Registered models with their champion; or one model's versions with aliases and metrics."""
+    _quiet(False)
+    registry = _registry()
+    if name is None:
+        for model in registry.model_names():
+            aliases = "  ".join(f"{alias}: v{version}" for alias, version in sorted(model.aliases.items()))
+            typer.echo(f"{model.name}  {aliases}".rstrip())
+        return
+    for row in _registry_action(lambda: registry.rows(name)):
+        aliases = f"[{', '.join(row.aliases)}]" if row.aliases else ""
+        metrics = "  ".join(f"{key} {value:.4g}" for key, value in sorted(row.metrics.items()))
+        typer.echo(f"v{row.version:<4} {aliases:<22} {row.created}  run {row.run_id}  {metrics}".rstrip())
+
+
 @app.command()
 def schema():
     """Print the job spec's JSON Schema (point your editor's YAML support at it for completion)."""
