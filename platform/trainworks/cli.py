@@ -238,6 +238,23 @@ def models(name: Optional[str] = typer.Argument(None, help="a registered model: 
 
 
 @app.command()
+def predict(model_uri: str = typer.Argument(..., help="models:/NAME@champion, models:/NAME/3 or runs:/RUN_ID/model"),
+            source: Path = typer.Argument(..., metavar="INPUT",
+                                          help="CSV / Parquet table, .npy array or a folder of PNG / JPEG images"),
+            out: Path = typer.Option(..., "--out", help="predictions file: .parquet or .csv"),
+            batch_size: int = typer.Option(256, min=1, help="rows per forward pass")):
+    """Batch inference: the model's saved preprocessing re-applied; class names and probabilities, or values."""
+    _quiet(False)
+    from trainworks.runtime.predict import PredictError, predict as predict_file
+
+    try:
+        rows = predict_file(model_uri, source, out, batch_size)
+    except PredictError as error:
+        _fail(str(source), [str(error)])
+    typer.echo(f"{rows} predictions of {model_uri} written to {out}")
+
+
+@app.command()
 def schema():
     """Print the job spec's JSON Schema (point your editor's YAML support at it for completion)."""
     from trainworks.spec.schema import JobSpec
