@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Callable, NoReturn, Optional, TypeVar
@@ -169,6 +170,113 @@ def tune(spec_file: Path = typer.Argument(..., help="job file (YAML) with a tune
                   f"{summary.best_metric:.4f} (run {summary.best_run_id}): {best}")
     if summary.model_version:
         terminal.info(f"model: registered as {spec.tracking.registered_model} version {summary.model_version}")
+
+
+AddressOption = typer.Option(None, "--address", help="the head's Jobs API, e.g. http://127.0.0.1:8265; default "
+                                                   "RAY_API_SERVER_ADDRESS, else RAY_ADDRESS")
+
+
+def _jobs(address: Optional[str], action: Callable[..., T], verbose: bool = False) -> T:
+    """Call the Jobs API; refusals and unreachable heads exit 1 with the fix."""
+    from trainworks.runtime.submit import JobsClient, SubmitError
+
+    try:
+        return action(JobsClient(address, verbose))
+    except SubmitError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
+def _follow(client, job_id: str) -> None:
+    """Stream a job's logs to the end and exit with its status: 0 when it SUCCEEDED, 1 otherwise."""
+    def write(chunk: str) -> None:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+    try:
+        status = client.follow(job_id, write)
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped following; the job keeps running (trainworks jobs stop {job_id} ends it)", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"job {job_id} {status}")
+    if status != "SUCCEEDED":
+        message = client.info(job_id).message
+        if message:
+            typer.echo(message.strip(), err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def submit(spec_file: Path = typer.Argument(..., help="job file (YAML) inside this checkout"), set_: list[str] = SetOption,
+           address: Optional[str] = AddressOption,
+           command: str = typer.Option("run", "--command", help="what the job runs: run or tune"),
+           env: list[str] = typer.Option([], "--env", metavar="NAME",
+                                         help="send this variable's value from here to the job (repeatable), e.g. "
+                                              "MLFLOW_TRACKING_USERNAME; values never go on the command line"),
+           tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="TRAINWORKS_CLUSTER_TRACKING_URI",
+                                                      help="MLflow server the job logs to, as the cluster reaches it; "
+                                                           "default: the cluster's own MLFLOW_TRACKING_URI"),
+           follow: bool = typer.Option(False, "--follow", help="stream the logs; exit with the job's status"),
+           verbose: bool = typer.Option(False, "--verbose", "-v", help="show Ray's own logs (the upload)")):
+    """Submit a job to a Ray cluster (Ray Jobs API) with this checkout's code; print its id."""
+    _quiet(verbose)
+    spec = _load(spec_file, set_)
+    if command == "tune" and spec.tune is None:
+        _fail(str(spec_file), [f"{spec_file}: tune: the job has no tune section to search"])
+    from trainworks.runtime.submit import SubmitError, build_submission
+
+    try:
+        submission = build_submission(spec_file, spec, set_, command, env, tracking_uri)
+    except SubmitError as error:
+        _fail(str(spec_file), [str(error)])
+    for warning in submission.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    client, job_id = _jobs(address, lambda jobs: (jobs, jobs.submit(submission)), verbose)
+    typer.echo(f"submitted {job_id} to {client.address}")
+    if follow:
+        _follow(client, job_id)
+    else:
+        typer.echo(f"follow it with: trainworks jobs logs {job_id} --follow --address {client.address}")
+
+
+jobs_app = typer.Typer(no_args_is_help=True, help="Jobs on a Ray cluster: list, status, logs, stop.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command(name="list")
+def jobs_list(address: Optional[str] = AddressOption):
+    """Every job the cluster knows, oldest first: id, status, what it runs."""
+    _quiet(False)
+    for job in _jobs(address, lambda jobs: jobs.list()):
+        began = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time / 1000)) if job.start_time else ""
+        typer.echo(f"{job.submission_id or job.job_id}  {job.status.value:<9}  {began}  {job.entrypoint}")
+
+
+@jobs_app.command(name="status")
+def jobs_status(job_id: str = typer.Argument(..., metavar="ID"), address: Optional[str] = AddressOption):
+    """A job's status and Ray's message about it."""
+    _quiet(False)
+    info = _jobs(address, lambda jobs: jobs.info(job_id))
+    typer.echo(f"{job_id}  {info.status.value}  {(info.message or '').strip()}".rstrip())
+
+
+@jobs_app.command(name="logs")
+def jobs_logs(job_id: str = typer.Argument(..., metavar="ID"), address: Optional[str] = AddressOption,
+              follow: bool = typer.Option(False, "--follow", help="stream until the job ends; exit with its status")):
+    """A job's output so far (or, with --follow, until it ends)."""
+    _quiet(False)
+    if follow:
+        _jobs(address, lambda jobs: _follow(jobs, job_id))
+    else:
+        typer.echo(_jobs(address, lambda jobs: jobs.logs(job_id)), nl=False)
+
+
+@jobs_app.command(name="stop")
+def jobs_stop(job_id: str = typer.Argument(..., metavar="ID"), address: Optional[str] = AddressOption):
+    """Ask the cluster to stop a job."""
+    _quiet(False)
+    stopped = _jobs(address, lambda jobs: jobs.stop(job_id))
+    typer.echo(f"{job_id}: {'stopping' if stopped else 'not running; nothing to stop'}")
 
 
 def _registry():
