@@ -35,6 +35,7 @@ PRIVACY = ("MLFLOW_DISABLE_TELEMETRY", "RAY_USAGE_STATS_ENABLED")
 TRACKING_URI = "MLFLOW_TRACKING_URI"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 POLL_SECONDS = 1.0
+AGENT_WAIT_SECONDS = 60.0
 
 
 class SubmitError(RuntimeError):
@@ -192,14 +193,22 @@ class JobsClient:
                               "dashboard (`ray start --head` serves it on port 8265), and is the address right?"
                               ) from None
         except RuntimeError as error:
-            if "does not exist" in str(error) or "404" in str(error):
-                raise SubmitError(f"{self.address}: {error}") from None
+            if "Request failed" in str(error) or "does not exist" in str(error):
+                raise SubmitError(f"the Ray Jobs API at {self.address} answered: {error}") from None
             raise
 
     def submit(self, submission: Submission) -> str:
-        return self._call(lambda: self.client.submit_job(entrypoint=submission.entrypoint,
-                                                         runtime_env=submission.runtime_env,
-                                                         metadata=submission.metadata))
+        """Submit; a head that has just started has no job agent for a few seconds, so that is retried."""
+        deadline = time.monotonic() + AGENT_WAIT_SECONDS
+        while True:
+            try:
+                return self._call(lambda: self.client.submit_job(entrypoint=submission.entrypoint,
+                                                                 runtime_env=submission.runtime_env,
+                                                                 metadata=submission.metadata))
+            except SubmitError as error:
+                if "No available agent" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(POLL_SECONDS)
 
     def status(self, job_id: str) -> str:
         return str(self._call(lambda: self.client.get_job_status(job_id)).value)
