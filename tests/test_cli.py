@@ -64,6 +64,8 @@ def test_list_and_schema(tmp_path: Path) -> None:
     schema = json.loads(trainworks("schema", cwd=tmp_path).stdout)
     assert schema["title"] == "JobSpec" and "training" in schema["required"]
     assert trainworks("list", "widgets", cwd=tmp_path).returncode == 2
+    settings = trainworks("list", "settings", cwd=tmp_path).stdout
+    assert "training.precision" in settings and "training.grad_accumulation" in settings
 
 
 def test_inline_run_of_the_penguins_job_registers_its_model(tmp_path: Path) -> None:

@@ -28,3 +28,20 @@ def registry_for(kind: str) -> Registry:
         if kind in (name, name.rstrip("s"), registry.kind):
             return registry
     raise KeyError(f"unknown kind '{kind}'; valid: {', '.join(REGISTRIES)}")
+
+
+def _field(model: type, name: str) -> str:
+    return model.model_fields[name].description or ""
+
+
+def settings() -> list[tuple[str, str]]:
+    """Catalogue tricks that are job settings rather than names: where to set them and what they do."""
+    from trainworks.spec.schema import TrainingSpec
+
+    mlp = MODELS.get("mlp").params
+    adamw = OPTIMIZERS.get("adamw").params
+    rows = [(f"training.{name}", _field(TrainingSpec, name))
+            for name in ("precision", "grad_accumulation", "grad_clip_norm", "seed")]
+    rows += [(f"model.{name} (mlp)", _field(mlp, name)) for name in ("dropout", "batch_norm")]
+    rows.append(("optimizer.decay_biases_and_norms", _field(adamw, "decay_biases_and_norms")))
+    return rows

@@ -372,19 +372,22 @@ def schema():
 
 @app.command(name="list")
 def list_entries(kind: Optional[str] = typer.Argument(None, help="datasets, preprocessing, augmentations, models, "
-                                                                 "optimizers, schedules or losses")):
-    """Every registered name with its one-line description."""
-    from trainworks.catalog import REGISTRIES, registry_for
+                                                                 "optimizers, schedules, losses, tricks or settings")):
+    """Every registered name with its one-line description (and the tricks that are settings)."""
+    from trainworks.catalog import REGISTRIES, registry_for, settings
 
     try:
-        kinds = {kind: registry_for(kind)} if kind else REGISTRIES
+        kinds = {kind: registry_for(kind)} if kind and kind != "settings" else ({} if kind else REGISTRIES)
     except KeyError as error:
-        _fail("", [str(error.args[0])])
-    for name, registry in kinds.items():
+        _fail("", [f"{error.args[0]}, settings"])
+    rows = {name: [(entry.name, entry.summary) for entry in registry] for name, registry in kinds.items()}
+    if kind in (None, "settings"):
+        rows["settings"] = settings()
+    for name, entries in rows.items():
         typer.echo(f"{name}:")
-        width = max(len(entry.name) for entry in registry)
-        for entry in registry:
-            typer.echo(f"  {entry.name:<{width}}  {entry.summary}")
+        width = max(len(entry) for entry, _ in entries)
+        for entry, summary in entries:
+            typer.echo(f"  {entry:<{width}}  {summary}")
 
 
 @app.command()

@@ -44,6 +44,9 @@ class TimeSeriesParams(Params):
                                                          "target if unset")
     window: Steps = Field(description="past rows in each sample, the current one included")
     horizon: Steps = Field(1, description="rows ahead to predict: the target at t+1 .. t+horizon")
+    predict: Literal["value", "change"] = Field(
+        "value", description="the target itself, or its change since the window's last row (for trending series: "
+                             "a model need not extrapolate levels it never saw; forecast = last value + change)")
 
     @property
     def task(self) -> Literal["regression"]:
@@ -85,7 +88,7 @@ def load_timeseries(params: TimeSeriesParams) -> LoadedData:
     table = table.select([params.time, *features, params.target])
     times = parse_times(table.column(params.time), params.time_format)
     table = table.set_column(0, params.time, times).sort_by(params.time)
-    return LoadedData(RawSeries(table, params.time, params.target, params.window, params.horizon))
+    return LoadedData(RawSeries(table, params.time, params.target, params.window, params.horizon, params.predict))
 
 
 def parse_times(column: pa.ChunkedArray, time_format: str | None) -> pa.ChunkedArray:
@@ -135,6 +138,8 @@ def windows(table: pa.Table, names: list[str], series: RawSeries, where: str) ->
     target = _floats(table.column(series.target))
     x = sliding_window_view(features, window, axis=0)[:count].transpose(0, 2, 1)
     y = sliding_window_view(target[window:], horizon)[:count]
+    if series.predict == "change":
+        y = y - target[window - 1:window - 1 + count, None]
     return Split(torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y)))  # copies: the views are read-only
 
 

@@ -82,6 +82,7 @@ class RawSeries:
     target: str
     window: int
     horizon: int
+    predict: str = "value"  # or "change": the target minus its value at the window's last row
 
 
 class DataError(ValueError):

@@ -16,7 +16,7 @@ class Hook:
     """Base class: every event is a no-op."""
 
     def on_fit_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        """Before the first epoch (also after a resume)."""
+        """Before the first epoch (also after a resume) and before DDP wraps the model: layout changes, compiling."""
 
     def on_epoch_start(self, epoch: int) -> None:
         """Before each training epoch; epochs count from 1."""

@@ -95,10 +95,10 @@ def autocast(precision: str, device: torch.device) -> ContextManager[Any]:
 def fit(parts: Parts, settings: LoopSettings, dist: Distributed, reporter: Reporter,
         resume: Checkpoint | None = None) -> FitResult:
     """Train for the remaining epochs, validating, reporting and checkpointing after each."""
-    model = dist.wrap(parts.model)
     scaler = torch.amp.GradScaler(dist.device.type, enabled=settings.precision == "fp16")
     history = _restore(parts, scaler, resume)
     parts.hooks.on_fit_start(parts.model, parts.optimizer)
+    model = dist.wrap(parts.model)  # after on_fit_start: DDP's gradient buckets follow the layout tricks set
     first_epoch = history[-1].epoch + 1 if history else 1
     stopped = bool(resume and resume.meta.get("stopped"))
     for epoch in range(first_epoch, settings.epochs + 1):

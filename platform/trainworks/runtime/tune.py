@@ -9,6 +9,7 @@ were and continues unfinished ones from their last epoch checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ def run_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, termi
     """Run (or continue) the spec's search; log the parent run's summary and register the best model."""
     assert spec.tune is not None
     data = prepare_job_data(spec)
+    if not options.verbose:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter at verbose=0 prints nothing
     connect_ray(spec, options.address, options.verbose, terminal.warn)
     parent_id, restoring = open_search(spec, options, tracker)
     storage = checkpoint_root(spec)

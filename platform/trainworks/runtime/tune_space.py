@@ -44,7 +44,7 @@ def search_algorithm(spec: TuneSpec) -> Any:
 def scheduler(spec: TuneSpec, epochs: int) -> Any:
     """FIFO, ASHA, HyperBand or PBT, all counting time in epochs."""
     options = spec.scheduler
-    common = {"metric": spec.metric, "mode": spec.mode, "time_attr": EPOCH}
+    common = {"time_attr": EPOCH}  # metric and mode come from the TuneConfig
     if options.name == "asha":
         return tune.schedulers.ASHAScheduler(max_t=epochs, grace_period=options.grace_period,
                                              reduction_factor=options.reduction_factor, **common)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
 from trainworks.losses import LOSSES
@@ -45,7 +45,7 @@ def job_task(spec: JobSpec) -> str:
 
 def check_consistency(spec: JobSpec) -> list[Issue]:
     """Every cross-field problem, each at the path the user should edit."""
-    return [*_data_issues(spec), *_model_and_loss_issues(spec), *_training_issues(spec)]
+    return [*_data_issues(spec), *_model_and_loss_issues(spec), *_training_issues(spec), *_trick_issues(spec)]
 
 
 def _data_issues(spec: JobSpec) -> list[Issue]:
@@ -115,3 +115,57 @@ def _closure_optimizer_issues(spec: JobSpec) -> list[Issue]:
         issues.append(Issue(("training", "precision"), f"optimizer {name} steps through a closure, which fp16 loss "
                                                        "scaling cannot wrap; use fp32 or bf16"))
     return issues
+
+
+
+TASK_METRICS = {"classification": {"val_loss", "val_accuracy", "train_loss"},
+                "regression": {"val_loss", "val_rmse", "val_mae", "train_loss"},
+                "reconstruction": {"val_loss", "val_mse", "train_loss"}}
+WEIGHT_AVERAGES = ("ema", "swa")
+
+
+def _trick_issues(spec: JobSpec) -> list[Issue]:
+    """Tricks that cannot work together, or not with this job's settings."""
+    names = [trick.name for trick in spec.tricks]
+    issues = [Issue(("tricks", index, "name"), f"'{name}' is already listed at tricks[{names.index(name)}]")
+              for index, name in enumerate(names) if names.index(name) != index]
+    averages = [name for name in WEIGHT_AVERAGES if name in names]
+    if len(averages) > 1:
+        issues.append(Issue(("tricks", names.index(averages[-1]), "name"),
+                            "ema and swa both replace the weights by an average; keep one"))
+    for index, trick in enumerate(spec.tricks):
+        rule = TRICK_RULES.get(trick.name)
+        issues.extend(rule(spec, index, trick) if rule else [])
+    return issues
+
+
+def _early_stopping_rules(spec: JobSpec, index: int, trick: Any) -> list[Issue]:
+    issues, task = [], job_task(spec)
+    if trick.metric not in TASK_METRICS[task]:
+        issues.append(Issue(("tricks", index, "metric"), f"a {task} job has no {trick.metric}; use one of: "
+                                                         f"{', '.join(sorted(TASK_METRICS[task]))}"))
+    later = [t.name for t in spec.tricks[index + 1:] if t.name in WEIGHT_AVERAGES]
+    if trick.restore_best and later:
+        issues.append(Issue(("tricks", index, "name"), f"list early_stopping after {later[0]}: it keeps the "
+                                                       f"weights validation used, which {later[0]} replaces"))
+    return issues
+
+
+def _swa_rules(spec: JobSpec, index: int, trick: Any) -> list[Issue]:
+    if trick.start_epoch is not None and trick.start_epoch > spec.training.epochs:
+        return [Issue(("tricks", index, "start_epoch"), f"{trick.start_epoch} is after the last epoch "
+                                                        f"(training.epochs = {spec.training.epochs})")]
+    return []
+
+
+def _grad_clip_rules(spec: JobSpec, index: int, trick: Any) -> list[Issue]:
+    if spec.training.grad_clip_norm:
+        return [Issue(("tricks", index, "name"), "training.grad_clip_norm already clips gradients; use one of the two")]
+    return []
+
+
+TRICK_RULES: dict[str, Callable[[JobSpec, int, Any], list[Issue]]] = {
+    "early_stopping": _early_stopping_rules,
+    "swa": _swa_rules,
+    "grad_clip": _grad_clip_rules,
+}

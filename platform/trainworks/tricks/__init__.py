@@ -3,7 +3,16 @@
 Importing this package registers every trick.
 """
 
-from trainworks.tricks import label_smoothing  # noqa: F401  (registers)
+from trainworks.tricks import (  # noqa: F401  (each module registers its tricks)
+    averaging,
+    early_stopping,
+    grad_clip,
+    label_smoothing,
+    mixing,
+    penalties,
+    speed,
+    tta,
+)
 from trainworks.tricks.registry import TRICKS, TrickContext
 
 __all__ = ["TRICKS", "TrickContext"]
