@@ -4,7 +4,8 @@ PostgreSQL (Debian's package: a private cluster made with initdb in a temp folde
 `postgres` user when the tests run as root), an S3 server (moto's server mode), `mlflow server`
 on both (PostgreSQL backend store, artifacts in S3 served through the server), and a Ray head
 (`ray start --head --block`, dashboard and Jobs API on, token authentication as Ray 2.60 sets it).
-Every process runs in its own session so that exactly it (and its children) can be killed.
+Each is stopped with everything it started (processes.py); the fixture runs them in a
+loopback-only network.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import glob
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +23,9 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
+
+from tests.cluster.processes import process, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 BUCKET = "trainworks-test"
@@ -45,18 +47,6 @@ def clean_env(**extra: str) -> dict[str, str]:
             **extra}
 
 
-def wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen | None, log: Path | None,
-               timeout: float = 180) -> None:
-    """Poll until `ready()`; fail with the process's log if it died or the time ran out."""
-    deadline = time.time() + timeout
-    while not ready():
-        died = process is not None and process.poll() is not None
-        if died or time.time() > deadline:
-            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-            raise RuntimeError(f"{what} did not come up ({'exited' if died else 'timed out'}):\n{tail}")
-        time.sleep(0.5)
-
-
 def listening(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -73,35 +63,44 @@ def answers(url: str) -> bool:
         return False
 
 
-@contextmanager
-def process(command: list[str], log: Path, env: dict[str, str], cwd: Path | None = None) -> Iterator[subprocess.Popen]:
-    """A process in its own session, output to `log`; on exit its whole process group gets SIGTERM, then SIGKILL."""
-    with log.open("w") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                 start_new_session=True)
-    try:
-        yield child
-    finally:
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(child.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                child.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-
 
 # ---------------------------------------------------------------- PostgreSQL
 
 
+def _find_postgres_binary(name: str) -> str | None:
+    return shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+
+
+def install_postgres() -> None:
+    """Debian's PostgreSQL, without the `main` cluster and service its package would create and start."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise RuntimeError("PostgreSQL (initdb, postgres) is missing and this is not root on Debian: install it "
+                           "first (sudo apt-get install -y postgresql)")
+    settings = Path("/etc/postgresql-common/createcluster.conf")
+    if not settings.exists():
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text("create_main_cluster = false\n")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "postgresql"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def ensure_postgres() -> None:
+    """Install PostgreSQL now if it is missing (before the tests move into a network without the internet)."""
+    for name in ("initdb", "postgres"):
+        postgres_binary(name)
+
+
 def postgres_binary(name: str) -> str:
-    """Debian keeps initdb and pg_ctl in /usr/lib/postgresql/<version>/bin, off the PATH."""
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    """Debian keeps initdb and postgres in /usr/lib/postgresql/<version>/bin, off the PATH; installed if missing."""
+    found = _find_postgres_binary(name)
     if found is None:
-        raise RuntimeError(f"PostgreSQL's {name} is missing: apt-get install -y postgresql (.ci/run does this)")
+        install_postgres()
+        found = _find_postgres_binary(name)
+    if found is None:
+        raise RuntimeError(f"PostgreSQL's {name} is missing even after apt-get install -y postgresql")
     return found
 
 
@@ -192,10 +191,10 @@ def s3(folder: Path) -> Iterator[S3]:
 
 
 @contextmanager
-def mlflow_server(folder: Path, database: Postgres, store: S3) -> Iterator[str]:
+def mlflow_server(folder: Path, database: Postgres, store: S3, port: int) -> Iterator[str]:
     """`mlflow server` on PostgreSQL with artifacts in S3 served through it; yields its http:// URI."""
-    port = free_port()
-    env = clean_env(MLFLOW_BACKEND_STORE_URI=database.url, MLFLOW_S3_ENDPOINT_URL=store.endpoint, **S3_KEYS)
+    env = clean_env(MLFLOW_BACKEND_STORE_URI=database.url, MLFLOW_S3_ENDPOINT_URL=store.endpoint,
+                    MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **S3_KEYS)
     command = [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                "--serve-artifacts", "--artifacts-destination", f"s3://{BUCKET}/mlflow"]
     with process(command, folder / "mlflow.log", env, cwd=folder) as server:
@@ -211,25 +210,35 @@ def mlflow_server(folder: Path, database: Postgres, store: S3) -> Iterator[str]:
 class RayHead:
     gcs_port: int
     jobs_address: str  # http://127.0.0.1:<dashboard port>
+    process: subprocess.Popen
+    log: Path
+
+    def wait(self) -> None:
+        """Until the Jobs API answers (the head starts while the other services do)."""
+        wait_until(lambda: answers(f"{self.jobs_address}/api/gcs_healthz"), "ray head", self.process, self.log,
+                   timeout=240)
 
 
 @contextmanager
 def ray_head(folder: Path, env: dict[str, str], cpus: int = 3) -> Iterator[RayHead]:
-    """`ray start --head --block` with the dashboard (Jobs API) on, every port its own; `env` is the nodes'."""
+    """`ray start --head --block` with the dashboard (Jobs API) on, every port its own; `env` is the nodes'.
+
+    It is yielded as soon as it is started: `head.wait()` before using it.
+
+    Its temp dir is private (short: Unix socket paths are limited to 107 bytes), so the head's
+    `ray_current_cluster` file never lands in /tmp/ray where local Ray sessions would find it, and
+    every process of the head names it: stopping the head stops exactly those (not `ray stop`).
+    """
     ports = {name: free_port() for name in ("port", "dashboard-port", "ray-client-server-port",
                                             "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
                                             "runtime-env-agent-port", "metrics-export-port", "node-manager-port",
                                             "object-manager-port")}
+    temp_dir = tempfile.mkdtemp(prefix="tw-ray-")
     command = [str(VENV_BIN / "ray"), "start", "--head", "--block", "--include-dashboard=true",
-               "--dashboard-host=127.0.0.1", f"--num-cpus={cpus}", "--disable-usage-stats",
-               *(f"--{name}={port}" for name, port in ports.items())]
-    head = RayHead(ports["port"], f"http://127.0.0.1:{ports['dashboard-port']}")
+               "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", f"--num-cpus={cpus}",
+               "--disable-usage-stats", f"--temp-dir={temp_dir}", *(f"--{name}={port}" for name, port in ports.items())]
     try:
-        with process(command, folder / "ray-head.log", env, cwd=folder) as server:
-            wait_until(lambda: answers(f"{head.jobs_address}/api/gcs_healthz"), "ray head", server,
-                       folder / "ray-head.log", timeout=240)
-            yield head
+        with process(command, folder / "ray-head.log", env, cwd=folder, marker=temp_dir, grace=3) as server:
+            yield RayHead(ports["port"], f"http://127.0.0.1:{ports['dashboard-port']}", server, folder / "ray-head.log")
     finally:
-        stale = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        if stale.is_file() and stale.read_text().strip().endswith(f":{ports['port']}"):
-            stale.unlink()  # a head killed by a signal leaves it behind
+        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -19,7 +19,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cluster.services import S3, RayHead, clean_env, mlflow_server, postgres, ray_head, s3
+from tests.cluster.processes import loopback_only_network
+from tests.cluster.services import (S3, RayHead, clean_env, ensure_postgres, free_port, mlflow_server, postgres,
+                                    ray_head, s3)
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -37,9 +39,15 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     folder = tmp_path_factory.mktemp("cluster")
-    with postgres() as database, s3(folder) as store, mlflow_server(folder, database, store) as uri:
-        # As in deploy/docker-compose.yml: the Ray nodes carry the tracking URI; jobs inherit it.
-        with ray_head(folder, clean_env(MLFLOW_TRACKING_URI=uri)) as head:
+    ensure_postgres()
+    with loopback_only_network():
+        port = free_port()
+        uri = f"http://127.0.0.1:{port}"
+        # As in deploy/docker-compose.yml the Ray nodes carry the tracking URI (jobs inherit it); the
+        # head starts first, and the store and MLflow server come up while it does.
+        with ray_head(folder, clean_env(MLFLOW_TRACKING_URI=uri)) as head, postgres() as database, \
+                s3(folder) as store, mlflow_server(folder, database, store, port):
+            head.wait()
             yield Cluster(head, uri, store, folder)
 
 
@@ -50,7 +58,7 @@ def trainworks(*args: str, timeout: float = 600, **env: str) -> subprocess.Compl
 
 
 def quickstart(cluster: Cluster, *more: str) -> list[str]:
-    return ["submit", "jobs/quickstart.yaml", "--address", cluster.head.jobs_address, "--set", "training.epochs=2",
+    return ["submit", "jobs/quickstart.yaml", "--address", cluster.head.jobs_address, "--set", "training.epochs=1",
             "--set", f"checkpoint.storage_path={cluster.folder / 'checkpoints'}", *more]
 
 
@@ -68,14 +76,14 @@ def test_the_quick_start_submitted_to_the_cluster_lands_on_the_mlflow_server_and
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     job_id = result.stdout.split()[1]
     assert result.stdout.startswith(f"submitted {job_id} to {cluster.head.jobs_address}")
-    assert "epoch 2/2" in result.stdout and result.stdout.rstrip().endswith(f"job {job_id} SUCCEEDED")
+    assert "epoch 1/1" in result.stdout and result.stdout.rstrip().endswith(f"job {job_id} SUCCEEDED")
 
     from mlflow import MlflowClient
 
     client = MlflowClient(cluster.tracking_uri)
     [run] = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["trainworks.runtime"].startswith("ray cluster at ")
-    assert sorted(p.step for p in client.get_metric_history(run.info.run_id, "val_loss")) == [1, 2]
+    assert [point.step for point in client.get_metric_history(run.info.run_id, "val_loss")] == [1]
     [version] = client.search_model_versions("name = 'digits-cnn'")
     assert version.run_id == run.info.run_id
     keys = cluster.store.keys()
@@ -89,13 +97,14 @@ def test_the_quick_start_submitted_to_the_cluster_lands_on_the_mlflow_server_and
     assert f"done: run {run.info.run_id}" in logs.stdout
 
 
-def test_promote_and_predict_on_the_server(cluster: Cluster, tmp_path: Path) -> None:
-    server = {"MLFLOW_TRACKING_URI": cluster.tracking_uri}
-    [first] = _versions(cluster)
-    assert trainworks("promote", "digits-cnn", "--metric", "val_accuracy", **server).returncode == 0
+def test_promote_race_rollback_and_predict_on_the_server(cluster: Cluster, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(cluster.tracking_uri)
+    from trainworks.tracking.registry import ModelRegistry
+
+    server, client = {"MLFLOW_TRACKING_URI": cluster.tracking_uri}, MlflowClient(cluster.tracking_uri)
+    [first] = _versions(cluster)
+    assert ModelRegistry(client).promote("digits-cnn", "val_accuracy").version == first  # no champion yet
     logged = client.get_model_version("digits-cnn", first)
     for _ in range(2):  # two equal challengers (the same model), both better than the champion
         client.create_model_version("digits-cnn", logged.source, logged.run_id, tags={"val_accuracy": "0.999"},
@@ -107,15 +116,21 @@ def test_promote_and_predict_on_the_server(cluster: Cluster, tmp_path: Path) -> 
     assert sorted(code for code, _, _ in outcomes) == [0, 1], outcomes
     [(_, _, error)] = [outcome for outcome in outcomes if outcome[0] == 1]
     assert "another promotion of 'digits-cnn' won" in error or "does not beat the champion" in error
-    champion = client.get_registered_model("digits-cnn").aliases
-    assert champion["previous"] == first and champion["champion"] in ("2", "3")
-    listing = trainworks("models", "digits-cnn", **server).stdout
-    assert f"v{champion['champion']}" in listing and "[champion]" in listing and "[previous]" in listing
+    aliases = client.get_registered_model("digits-cnn").aliases
+    winner = aliases["champion"]
+    assert aliases["previous"] == first and winner in ("2", "3")
+
+    rolled_back = trainworks("rollback", "digits-cnn", **server)
+    assert rolled_back.stdout.startswith(f"digits-cnn: version {first} is the champion again"), rolled_back.stderr
+    assert client.get_registered_model("digits-cnn").aliases == {"champion": first, "previous": winner}
+    listing = trainworks("models", "digits-cnn", **server).stdout.splitlines()
+    assert [line.split()[:2] for line in listing if "[" in line] == [[f"v{winner}", "[previous]"],
+                                                                     [f"v{first}", "[champion]"]], listing
 
     from sklearn.datasets import load_digits
 
     np.save(tmp_path / "digits.npy", (load_digits().images[:40] / 16.0).astype(np.float32))
-    result = trainworks("predict", "models:/digits-cnn@previous", str(tmp_path / "digits.npy"), "--out",
+    result = trainworks("predict", "models:/digits-cnn@champion", str(tmp_path / "digits.npy"), "--out",
                         str(tmp_path / "p.parquet"), **server)
     assert result.returncode == 0, result.stderr[-3000:]
     predicted = pq.read_table(tmp_path / "p.parquet").column("prediction").to_pylist()
@@ -133,16 +148,19 @@ def test_a_followed_job_that_is_stopped_exits_non_zero(cluster: Cluster) -> None
     follower = subprocess.Popen(command, cwd=ROOT, env=clean_env(PYTHONPATH=str(ROOT / "platform"),
                                                                  RAY_AUTH_MODE="token"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    job_id, seen = None, []
-    deadline = time.time() + 300
-    for line in follower.stdout:
-        seen.append(line)
-        job_id = job_id or (line.split()[1] if line.startswith("submitted ") else None)
-        if line.startswith("epoch 1/40") or time.time() > deadline:
-            break
-    stopped = trainworks("jobs", "stop", job_id, "--address", cluster.head.jobs_address, RAY_AUTH_MODE="token")
-    assert stopped.returncode == 0 and f"{job_id}: stopping" in stopped.stdout, "".join(seen)
-    output, _ = follower.communicate(timeout=300)
+    try:
+        job_id, seen = None, []
+        for line in follower.stdout:  # stop it once its command runs on the cluster
+            seen.append(line)
+            job_id = job_id or (line.split()[1] if line.startswith("submitted ") else None)
+            if line.startswith("Running entrypoint for job"):
+                break
+        stopped = trainworks("jobs", "stop", job_id, "--address", cluster.head.jobs_address, RAY_AUTH_MODE="token")
+        assert stopped.returncode == 0 and f"{job_id}: stopping" in stopped.stdout, "".join(seen)
+        output, _ = follower.communicate(timeout=300)
+    finally:
+        follower.kill()
     assert follower.returncode == 1 and f"job {job_id} STOPPED" in output
+    assert "epoch 40/40" not in output
     status = trainworks("jobs", "status", job_id, "--address", cluster.head.jobs_address, RAY_AUTH_MODE="token")
     assert status.stdout.startswith(f"{job_id}  STOPPED")
