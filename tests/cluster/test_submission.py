@@ -83,6 +83,7 @@ def test_the_uploaded_package_leaves_out_environments_stores_checkpoints_and_sec
     project = tmp_path / "project"
     for name in ("pyproject.toml", "platform/trainworks/__init__.py", "jobs/a.yaml", "deploy/.env.example",
                  "deploy/.env", ".env", ".venv/bin/python", "mlruns.db", "mlartifacts/1/x", "checkpoints/r/c/state.pt",
+                 "mlflow-server/mlflow.db", "mlflow-server/artifacts/1/model.pt2",
                  "platform/trainworks/__pycache__/x.pyc", ".git/HEAD", "trainworks.egg-info/PKG-INFO"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text("x")

@@ -29,8 +29,8 @@ from trainworks.tracking.environment import git_commit
 SUBMITTABLE = ("run", "tune")
 ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
 # Never uploaded: environments, local stores and checkpoints, caches, and secrets (.env files).
-EXCLUDES = [".venv", ".git", "mlruns.db", "mlflow.db", "mlruns", "mlartifacts", "checkpoints", "__pycache__",
-            "*.egg-info", ".pytest_cache", "build", "dist", ".env", ".env.*"]
+EXCLUDES = [".venv", ".git", "mlruns.db", "mlflow.db", "mlruns", "mlartifacts", "mlflow-server", "checkpoints",
+            "__pycache__", "*.egg-info", ".pytest_cache", "build", "dist", ".env", ".env.*"]
 PRIVACY = ("MLFLOW_DISABLE_TELEMETRY", "RAY_USAGE_STATS_ENABLED")
 TRACKING_URI = "MLFLOW_TRACKING_URI"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
