@@ -18,14 +18,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tests.cluster.processes import process, wait_until
+from tests.cluster.processes import process, process_table, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 BUCKET = "trainworks-test"
@@ -166,9 +165,9 @@ class S3:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, **{
-            "aws_access_key_id": S3_KEYS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": S3_KEYS["AWS_SECRET_ACCESS_KEY"],
-            "region_name": S3_KEYS["AWS_DEFAULT_REGION"]})
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+                            region_name=S3_KEYS["AWS_DEFAULT_REGION"])
 
     def keys(self, bucket: str = BUCKET) -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -240,5 +239,8 @@ def ray_head(folder: Path, env: dict[str, str], cpus: int = 3) -> Iterator[RayHe
     try:
         with process(command, folder / "ray-head.log", env, cwd=folder, marker=temp_dir, grace=3) as server:
             yield RayHead(ports["port"], f"http://127.0.0.1:{ports['dashboard-port']}", server, folder / "ray-head.log")
+        left = {pid: command for pid, (_, command) in process_table().items() if temp_dir in command}
+        if left:
+            raise RuntimeError(f"the Ray head's processes outlived it: {left}")
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -49,6 +49,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 s3(folder) as store, mlflow_server(folder, database, store, port):
             head.wait()
             yield Cluster(head, uri, store, folder)
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # where local Ray sessions look
+    assert not (current.is_file() and current.read_text().strip().endswith(f":{head.gcs_port}"))
 
 
 def trainworks(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
