@@ -114,7 +114,11 @@ def test_promote_race_rollback_and_predict_on_the_server(cluster: Cluster, tmp_p
     racers = [subprocess.Popen([*TRAINWORKS, "promote", "digits-cnn", "--metric", "val_accuracy", "--version", v],
                                cwd=ROOT, env=clean_env(PYTHONPATH=str(ROOT / "platform"), **server),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for v in ("2", "3")]
-    outcomes = [(racer.wait(timeout=300), racer.stdout.read(), racer.stderr.read()) for racer in racers]
+    try:
+        outcomes = [(racer.wait(timeout=300), racer.stdout.read(), racer.stderr.read()) for racer in racers]
+    finally:
+        for racer in racers:
+            racer.kill()
     assert sorted(code for code, _, _ in outcomes) == [0, 1], outcomes
     [(_, _, error)] = [outcome for outcome in outcomes if outcome[0] == 1]
     assert "another promotion of 'digits-cnn' won" in error or "does not beat the champion" in error
