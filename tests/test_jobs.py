@@ -31,8 +31,16 @@ OVERRIDES: dict[str, list[str]] = {
 }
 
 
+# Searches, ensembles and ablations are Tune experiments: each runs, made short, in its own test module.
+RUN_ELSEWHERE = {"digits_search.yaml": "runtime/test_tune.py", "digits_ensemble.yaml": "runtime/test_ensemble.py",
+                 "digits_ablation.yaml": "runtime/test_ablation.py"}
+
+
 def test_every_job_has_short_settings() -> None:
-    assert sorted(OVERRIDES) == sorted(path.name for path in JOBS.glob("*.yaml")), "add the new job to OVERRIDES"
+    assert sorted([*OVERRIDES, *RUN_ELSEWHERE]) == sorted(path.name for path in JOBS.glob("*.yaml")), \
+        "add the new job to OVERRIDES"
+    for job, module in RUN_ELSEWHERE.items():
+        assert f'JOBS / "{job}"' in (Path(__file__).parent / module).read_text(), f"{module} must run {job}"
 
 
 @pytest.mark.slow

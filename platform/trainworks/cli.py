@@ -105,6 +105,9 @@ def run(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: lis
 
     terminal = Terminal()
     options = RunOptions(spec_file, inline=inline, resume=resume, address=address, verbose=verbose)
+    if spec.ensemble is not None:
+        _run_ensemble(spec, options, terminal)
+        return
     summary = _guarded(spec_file, lambda: run_job(spec, options, MlflowTracker(), terminal))
     metrics = "  ".join(f"{name} {value:.4f}" for name, value in summary.metrics.items())
     terminal.info(f"done: run {summary.run_id}  {metrics}")
@@ -112,6 +115,25 @@ def run(spec_file: Path = typer.Argument(..., help="job file (YAML)"), set_: lis
         terminal.info(f"model: {summary.model_uri} registered as {spec.tracking.registered_model} "
                       f"version {summary.model_version}")
     terminal.info(f"MLflow UI: {summary.url}  (start it with: trainworks ui)")
+
+
+def _run_ensemble(spec, options, terminal) -> None:
+    """Members as parallel Tune trials, then the combined model; --resume takes the parent run id or 'latest'."""
+    if options.inline:
+        _fail(str(options.job_file), [f"{options.job_file}: ensemble: members train as Ray Tune trials; "
+                                      "drop --inline (or remove the ensemble section to debug one member)"])
+    from trainworks.runtime.ensemble import run_ensemble
+    from trainworks.tracking.mlflow_tracker import MlflowTracker
+
+    summary = _guarded(options.job_file, lambda: run_ensemble(spec, options, MlflowTracker(), terminal))
+    shown = lambda metrics: "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())  # noqa: E731
+    for index, member in enumerate(summary.members):
+        terminal.info(f"member {index}: {shown(member)}")
+    terminal.info(f"done: ensemble {summary.parent_run_id} ({spec.ensemble.combine} of {len(summary.members)}): "
+                  f"{shown(summary.metrics)}")
+    if summary.model_version:
+        terminal.info(f"model: {summary.model_uri} registered as {spec.tracking.registered_model} "
+                      f"version {summary.model_version}")
 
 
 @app.command(name="lr-find")
@@ -159,11 +181,11 @@ def tune(spec_file: Path = typer.Argument(..., help="job file (YAML) with a tune
         _fail(str(spec_file), [f"{spec_file}: tune: the job has no tune section to search"])
     from trainworks.runtime.console import Terminal
     from trainworks.runtime.job import RunOptions
-    from trainworks.runtime.tune import run_search
+    from trainworks.runtime.tune import LATEST, run_search
     from trainworks.tracking.mlflow_tracker import MlflowTracker
 
     terminal = Terminal()
-    options = RunOptions(spec_file, resume="search" if resume else None, address=address, verbose=verbose)
+    options = RunOptions(spec_file, resume=LATEST if resume else None, address=address, verbose=verbose)
     summary = _guarded(spec_file, lambda: run_search(spec, options, MlflowTracker(), terminal))
     best = "  ".join(f"{path}={value}" for path, value in summary.best_config.items())
     terminal.info(f"done: search {summary.parent_run_id}, {summary.trials} trials; best {spec.tune.metric} "
@@ -360,6 +382,40 @@ def predict(model_uri: str = typer.Argument(..., help="models:/NAME@champion, mo
     except PredictError as error:
         _fail(str(source), [str(error)])
     typer.echo(f"{rows} predictions of {model_uri} written to {out}")
+
+
+@app.command()
+def ablate(spec_file: Path = typer.Argument(..., help="job file (YAML) with tricks to compare"),
+           tricks: Optional[str] = typer.Option(None, help="comma-separated trick names to switch off, e.g. "
+                                                           "label_smoothing,mixup (default: the ablation: section)"),
+           seeds: Optional[int] = typer.Option(None, help="seeds per variant (default 3)"),
+           factorial: Optional[bool] = typer.Option(None, "--factorial/--one-off",
+                                                    help="every on/off combination, or one trick off at a time"),
+           metric: Optional[str] = typer.Option(None, help="final metric compared (default by task)"),
+           set_: list[str] = SetOption,
+           resume: bool = typer.Option(False, "--resume", help="continue this job file's newest unfinished ablation"),
+           address: Optional[str] = typer.Option(None, help="Ray cluster address; default RAY_ADDRESS, else a local Ray"),
+           verbose: bool = typer.Option(False, "--verbose", "-v", help="show Ray's and MLflow's own logs")):
+    """Which tricks pay on this data: all on vs each off, over seeds, as one Tune experiment under one MLflow run."""
+    _quiet(verbose)
+    flags = {"tricks": tricks.split(",") if tricks else None, "seeds": seeds, "factorial": factorial,
+             "metric": metric}
+    spec = _load(spec_file, [*set_, *[f"ablation.{key}={json.dumps(value)}" for key, value in flags.items()
+                                     if value is not None]])
+    if spec.ablation is None:
+        _fail(str(spec_file), [f"{spec_file}: ablation: name the tricks to switch off: --tricks a,b "
+                               "(or an ablation: section)"])
+    from trainworks.runtime.ablation import run_ablation
+    from trainworks.runtime.console import Terminal
+    from trainworks.runtime.job import RunOptions
+    from trainworks.runtime.tune import LATEST
+    from trainworks.tracking.mlflow_tracker import MlflowTracker
+
+    terminal = Terminal()
+    options = RunOptions(spec_file, resume=LATEST if resume else None, address=address, verbose=verbose)
+    summary = _guarded(spec_file, lambda: run_ablation(spec, options, MlflowTracker(), terminal))
+    typer.echo(summary.table)
+    terminal.info(f"done: ablation {summary.parent_run_id}; table, chart and every trial in MLflow")
 
 
 @app.command()

@@ -214,7 +214,7 @@ def record_outcome(spec: JobSpec, data: DataBundle, run_dir: Path, run_id: str, 
     tracker.log_epoch(run_id, final.epoch, final_metrics, int(time.time() * 1000))
     model_uri = version = None
     if spec.tracking.log_model:
-        model_uri, version = tracker.log_model(run_id, _package(outcome, data), spec.tracking.registered_model,
+        model_uri, version = tracker.log_model(run_id, model_package(outcome, data), spec.tracking.registered_model,
                                                {"trainworks.run_id": run_id, **_rounded(outcome.metrics),
                                                 **(version_tags or {})})
     return RunSummary(run_id, outcome.metrics, tracker.run_url(run_id), model_uri, version)
@@ -224,7 +224,7 @@ def _rounded(metrics: dict[str, float]) -> dict[str, str]:
     return {name: f"{value:.6g}" for name, value in metrics.items()}
 
 
-def _package(outcome: Outcome, data: DataBundle) -> ModelPackage:
+def model_package(outcome: Outcome, data: DataBundle) -> ModelPackage:
     """The model with an example of its (preprocessed) input and what inference needs to rebuild that input."""
     with torch.no_grad():
         output = outcome.model.eval()(outcome.example_input)

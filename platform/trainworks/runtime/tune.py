@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ray import tune
 
@@ -25,14 +25,17 @@ from trainworks.runtime.job import RunOptions, checkpoint_root, prepare_job_data
 from trainworks.runtime.messages import EpochMessage
 from trainworks.runtime.ray_train import run_ray_train
 from trainworks.runtime.tune_space import EPOCH, param_space, scheduler, search_algorithm, trial_spec
-from trainworks.runtime.tune_tracking import MlflowTrials, TerminalTrials, epoch_metrics
+from trainworks.runtime.tune_tracking import PARENT_TAG, TRIAL_TAG, MlflowTrials, TerminalTrials, epoch_metrics
 from trainworks.spec import Issue, JobSpec, SpecError, spec_to_yaml
+from trainworks.spec.tune import TuneSpec
 from trainworks.tracking.mlflow_tracker import MlflowTracker
 from trainworks.tracking.plots import metric_by_parameter_png, trial_curves_png
 
+T = TypeVar("T")
 TRIAL_RESOURCES = {"cpu": 0.1}  # a trial only drives its own Ray Train workers ({"cpu": 0} is refused)
 POINTER = "train_checkpoint.json"
-SEARCH_TAG = "trainworks.search"
+KIND_TAG = "trainworks.tune_kind"  # search, ensemble or ablation
+LATEST = "latest"  # --resume without a run id: the newest unfinished experiment of the job file
 
 
 @dataclass(frozen=True)
@@ -71,67 +74,99 @@ def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, st
     run_ray_train(spec, data, Path(storage), f"trial-{trial_id}-{uuid.uuid4().hex[:6]}", resume_dir, report)
 
 
-def open_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker) -> tuple[str, bool]:
-    """The parent run: a new one, or with --resume the newest unfinished search of this same spec."""
-    tags = {**run_tags(spec, options, "ray tune"), SEARCH_TAG: "true"}
+@dataclass(frozen=True)
+class Trials:
+    """A finished Tune experiment of one job: its parent run, results, data and each trial's child run."""
+
+    spec: JobSpec
+    base: dict[str, Any]
+    data: DataBundle
+    parent_id: str
+    results: Any
+    children: dict[str, str]
+
+    def train_dir(self, result: Any) -> Path:
+        """The folder of the trial's Ray Train checkpoints (its Tune checkpoint only points there)."""
+        with result.checkpoint.as_directory() as folder:
+            return Path(json.loads((Path(folder) / POINTER).read_text())["checkpoint"]).parent
+
+
+def open_parent(spec: JobSpec, kind: str, options: RunOptions, tracker: MlflowTracker) -> tuple[str, bool]:
+    """The parent run: a new one, or with --resume the newest unfinished one of this kind and spec."""
+    tags = {**run_tags(spec, options, "ray tune"), KIND_TAG: kind}
     if options.resume:
         earlier = [run for run in tracker.find_runs(spec.tracking.experiment, {
-            SEARCH_TAG: "true", "trainworks.spec_hash": tags["trainworks.spec_hash"]}) if run.info.status != "FINISHED"]
+            KIND_TAG: kind, "trainworks.spec_hash": tags["trainworks.spec_hash"]}) if run.info.status != "FINISHED"
+            and options.resume in (LATEST, run.info.run_id)]
         if not earlier:
-            raise SpecError([Issue(("--resume",), "no unfinished search of this job file in "
+            which = "" if options.resume == LATEST else f" with run id {options.resume}"
+            raise SpecError([Issue(("--resume",), f"no unfinished {kind}{which} of this job file in "
                                                   f"experiment '{spec.tracking.experiment}'")])
         tracker.reopen_run(earlier[0].info.run_id, {"trainworks.resumed": "true"})
         return earlier[0].info.run_id, True
-    run_id = tracker.start_run(spec.tracking.experiment, f"{spec.tracking.run_name or spec.name}-search",
+    run_id = tracker.start_run(spec.tracking.experiment, f"{spec.tracking.run_name or spec.name}-{kind}",
                                spec.model_dump(mode="json"), spec_to_yaml(spec), tags, spec.description)
     return run_id, False
+
+
+def run_trials(spec: JobSpec, trials: TuneSpec, kind: str, options: RunOptions, tracker: MlflowTracker,
+               terminal: Terminal) -> Trials:
+    """Run (or continue) one Tune experiment of the job's trials under a parent MLflow run of `kind`."""
+    data = prepare_job_data(spec)
+    if not options.verbose:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter at verbose=0 prints nothing
+    connect_ray(spec, options.address, options.verbose, terminal.warn)
+    parent_id, restoring = open_parent(spec, kind, options, tracker)
+    storage = checkpoint_root(spec)
+    name = f"{kind}-{parent_id}"
+    base = spec.model_dump(mode="json")
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, data=data, storage=str(storage)),
+                                    TRIAL_RESOURCES)
+    terminal.info(f"{kind} {parent_id}: {trials.num_samples} samples, {trials.search} search, "
+                  f"{trials.scheduler.name} scheduler, {trials.max_concurrent} at a time")
+    try:
+        if restoring:
+            tuner = tune.Tuner.restore(str(storage / name), trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = tune.Tuner(trainable, param_space=param_space(trials), tune_config=tune.TuneConfig(
+                metric=trials.metric, mode=trials.mode, search_alg=search_algorithm(trials),
+                scheduler=scheduler(trials, spec.training.epochs), num_samples=trials.num_samples,
+                max_concurrent_trials=trials.max_concurrent),
+                run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0, callbacks=[
+                    MlflowTrials(tracker.uri, spec.tracking.experiment, parent_id, base),
+                    TerminalTrials(trials.metric, spec.training.epochs)]))
+        results = tuner.fit()
+    except KeyboardInterrupt:
+        tracker.end_run(parent_id, "KILLED")
+        terminal.warn(f"interrupted; continue with the same command and --resume ({options.job_file})")
+        raise
+    children = {run.data.tags[TRIAL_TAG]: run.info.run_id for run in tracker.find_runs(
+        spec.tracking.experiment, {PARENT_TAG: parent_id})}
+    return Trials(spec, base, data, parent_id, results, children)
+
+
+def run_experiment(spec: JobSpec, trials_spec: TuneSpec, kind: str, conclude: Callable[[Trials, MlflowTracker], T],
+                   options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> T:
+    """Run the trials, let `conclude` log what they show on the parent run, then finish the parent."""
+    trials = run_trials(spec, trials_spec, kind, options, tracker, terminal)
+    conclusion = conclude(trials, tracker)
+    tracker.end_run(trials.parent_id, "FINISHED")
+    return conclusion
 
 
 def run_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal: Terminal) -> SearchSummary:
     """Run (or continue) the spec's search; log the parent run's summary and register the best model."""
     assert spec.tune is not None
-    data = prepare_job_data(spec)
-    if not options.verbose:
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter at verbose=0 prints nothing
-    connect_ray(spec, options.address, options.verbose, terminal.warn)
-    parent_id, restoring = open_search(spec, options, tracker)
-    storage = checkpoint_root(spec)
-    name = f"search-{parent_id}"
-    base = spec.model_dump(mode="json")
-    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, data=data, storage=str(storage)),
-                                    TRIAL_RESOURCES)
-    terminal.info(f"search {parent_id}: {spec.tune.num_samples} samples, {spec.tune.search} search, "
-                  f"{spec.tune.scheduler.name} scheduler, {spec.tune.max_concurrent} at a time")
-    try:
-        if restoring:
-            tuner = tune.Tuner.restore(str(storage / name), trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(trainable, param_space=param_space(spec.tune), tune_config=tune.TuneConfig(
-                metric=spec.tune.metric, mode=spec.tune.mode, search_alg=search_algorithm(spec.tune),
-                scheduler=scheduler(spec.tune, spec.training.epochs), num_samples=spec.tune.num_samples,
-                max_concurrent_trials=spec.tune.max_concurrent),
-                run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0, callbacks=[
-                    MlflowTrials(tracker.uri, spec.tracking.experiment, parent_id, base),
-                    TerminalTrials(spec.tune.metric, spec.training.epochs)]))
-        results = tuner.fit()
-    except KeyboardInterrupt:
-        tracker.end_run(parent_id, "KILLED")
-        terminal.warn(f"interrupted; continue with: trainworks tune {options.job_file} --resume")
-        raise
-    summary = summarise(spec, base, data, results, parent_id, tracker)
-    tracker.end_run(parent_id, "FINISHED")
-    return summary
+    return run_experiment(spec, spec.tune, "search", summarise, options, tracker, terminal)
 
 
-def summarise(spec: JobSpec, base: dict[str, Any], data: DataBundle, results: Any, parent_id: str,
-              tracker: MlflowTracker) -> SearchSummary:
+def summarise(trials: Trials, tracker: MlflowTracker) -> SearchSummary:
     """The parent run's record: trials table, plots, best config and metric; the best model registered."""
+    spec, parent_id, children = trials.spec, trials.parent_id, trials.children
     assert spec.tune is not None
     metric, mode, paths = spec.tune.metric, spec.tune.mode, list(spec.tune.space)
-    children = {run.data.tags["trainworks.trial_id"]: run.info.run_id for run in tracker.find_runs(
-        spec.tracking.experiment, {"mlflow.parentRunId": parent_id})}
     rows, curves = [], {}
-    for result in results:
+    for result in trials.results:
         trial_id = result.metrics.get("trial_id")
         history = tracker.epoch_history(children[trial_id]) if trial_id in children else []
         curves[trial_id] = [(row["epoch"], row["metrics"].get(metric)) for row in history]
@@ -143,15 +178,13 @@ def summarise(spec: JobSpec, base: dict[str, Any], data: DataBundle, results: An
         log_x = type(spec.tune.space[path]).__name__ == "LogUniform"
         points = [(row[4 + paths.index(path)], row[3]) for row in rows if row[3] is not None]
         tracker.log_png(parent_id, metric_by_parameter_png(points, path, metric, log_x), f"plots/{metric}_by_{path}.png")
-    best = results.get_best_result(metric=metric, mode=mode, scope="last")
+    best = trials.results.get_best_result(metric=metric, mode=mode, scope="last")
     best_id = best.metrics["trial_id"]
     best_value = float(best.metrics[metric])
     tracker.log_json(parent_id, best.config, "search/best_config.json")
     tracker.set_tags(parent_id, {"trainworks.best_trial": best_id, "trainworks.best_run": children[best_id],
                                  **{f"trainworks.best.{path}": str(value) for path, value in best.config.items()}})
     tracker.log_epoch(parent_id, 0, {f"best_{metric}": best_value}, 0)
-    with best.checkpoint.as_directory() as folder:
-        train_dir = Path(json.loads((Path(folder) / POINTER).read_text())["checkpoint"]).parent
-    outcome = record_outcome(trial_spec(base, best.config), data, train_dir, children[best_id], tracker,
-                             {"trainworks.search_run_id": parent_id})
+    outcome = record_outcome(trial_spec(trials.base, best.config), trials.data, trials.train_dir(best),
+                             children[best_id], tracker, {"trainworks.search_run_id": parent_id})
     return SearchSummary(parent_id, children[best_id], best.config, best_value, len(rows), outcome.model_version)

@@ -8,6 +8,7 @@ from ray import tune
 
 from trainworks.spec import JobSpec, validate_spec
 from trainworks.spec.overrides import set_field
+from trainworks.spec.schema import EXPERIMENT_SECTIONS
 from trainworks.spec.tune import Choice, Distribution, Grid, Integer, LogUniform, TuneSpec, Uniform
 
 EPOCH = "epoch"  # the time attribute schedulers count in
@@ -57,8 +58,8 @@ def scheduler(spec: TuneSpec, epochs: int) -> Any:
 
 
 def trial_spec(base: dict[str, Any], config: dict[str, Any]) -> JobSpec:
-    """The job with a trial's values set at their dotted paths (and no tune section of its own)."""
-    raw = {key: value for key, value in base.items() if key != "tune"}
+    """The job with a trial's values set at their dotted paths (a plain job: no search or ensemble of its own)."""
+    raw = {key: value for key, value in base.items() if key not in EXPERIMENT_SECTIONS}
     for path, value in config.items():
         raw = set_field(raw, path, value)
     return validate_spec(raw)

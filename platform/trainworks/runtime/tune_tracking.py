@@ -55,7 +55,7 @@ class MlflowTrials(tune.Callback):
 
             spec = trial_spec(self.base, trial.config)
             tags = {PARENT_TAG: self.parent_run_id, TRIAL_TAG: trial.trial_id,
-                    **{f"trainworks.searched.{path}": str(value) for path, value in trial.config.items()}}
+                    **{f"trainworks.searched.{path}": tag_value(value) for path, value in trial.config.items()}}
             run_id = tracker.start_run(self.experiment, f"trial-{trial.trial_id}", spec.model_dump(mode="json"),
                                        spec_to_yaml(spec), tags)
         self.runs[trial.trial_id] = run_id
@@ -109,5 +109,14 @@ class TerminalTrials(tune.Callback):
         print(f"trial {trial.trial_id} failed: {trial.error_file or 'see Ray logs'}", flush=True)
 
 
+def tag_value(value: Any) -> str:
+    """A searched value as a tag: component lists (an ablation's tricks) by their names."""
+    if isinstance(value, list) and all(isinstance(item, dict) and "name" in item for item in value):
+        return "+".join(item["name"] for item in value) or "(none)"
+    return str(value)
+
+
 def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return tag_value(value)
     return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -45,7 +45,40 @@ def job_task(spec: JobSpec) -> str:
 
 def check_consistency(spec: JobSpec) -> list[Issue]:
     """Every cross-field problem, each at the path the user should edit."""
-    return [*_data_issues(spec), *_model_and_loss_issues(spec), *_training_issues(spec), *_trick_issues(spec)]
+    return [*_data_issues(spec), *_model_and_loss_issues(spec), *_training_issues(spec), *_trick_issues(spec),
+            *_ensemble_issues(spec), *_ablation_issues(spec)]
+
+
+def _ensemble_issues(spec: JobSpec) -> list[Issue]:
+    """Ensembles combine classifiers' or regressors' outputs, and are not searched themselves."""
+    if spec.ensemble is None:
+        return []
+    task = job_task(spec)
+    if spec.tune is not None:
+        return [Issue(("ensemble",), "a job is either a search (tune:) or an ensemble, not both; "
+                                     "search first, then make an ensemble of the best config")]
+    if task not in ("classification", "regression"):
+        return [Issue(("ensemble",), f"ensembles combine classifiers or regressors; this job's task is {task}")]
+    if spec.ensemble.combine == "vote" and task != "classification":
+        return [Issue(("ensemble", "combine"), "'vote' needs a classifier; regressors are averaged (use mean)")]
+    return []
+
+
+def _ablation_issues(spec: JobSpec) -> list[Issue]:
+    """An ablation switches off tricks the job has, each named once, and is a plain job otherwise."""
+    if spec.ablation is None:
+        return []
+    if spec.tune is not None or spec.ensemble is not None:
+        return [Issue(("ablation",), "ablate a plain job: remove its tune: or ensemble: section")]
+    present = [trick.name for trick in spec.tricks]
+    issues = []
+    for index, name in enumerate(spec.ablation.tricks):
+        if name not in present:
+            issues.append(Issue(("ablation", "tricks", index), f"'{name}' is not among this job's tricks; "
+                                                               f"valid: {', '.join(present) or 'none (tricks: is empty)'}"))
+        elif spec.ablation.tricks.index(name) != index:
+            issues.append(Issue(("ablation", "tricks", index), f"'{name}' is listed twice"))
+    return issues
 
 
 def _data_issues(spec: JobSpec) -> list[Issue]:

@@ -13,7 +13,7 @@ from trainworks.spec.consistency import check_consistency
 from trainworks.spec.errors import Issue, SpecError, issues_from_validation
 from trainworks.spec.overrides import apply_overrides, set_field
 from trainworks.paths import BASE_DIR_KEY
-from trainworks.spec.schema import JobSpec
+from trainworks.spec.schema import EXPERIMENT_SECTIONS, JobSpec
 from trainworks.spec.tune import candidate_values
 
 
@@ -63,20 +63,21 @@ def validate_spec(raw: dict[str, Any], base_dir: Path | None = None) -> JobSpec:
 
 
 def _space_issues(spec: JobSpec, base_dir: Path | None) -> list[Issue]:
-    """Every value a search could set must make a valid job: paths exist, choices and bounds fit their field."""
-    if spec.tune is None:
-        return []
-    base = spec.model_dump(mode="json", exclude={"tune"})
+    """Every value a search or an ensemble could set must make a valid job: paths exist, values fit their field."""
+    spaces = {("tune", "space"): spec.tune.space if spec.tune else {},
+              ("ensemble", "vary"): spec.ensemble.vary if spec.ensemble else {}}
+    base = spec.model_dump(mode="json", exclude=set(EXPERIMENT_SECTIONS))
     issues = []
-    for path, entry in spec.tune.space.items():
-        for value in candidate_values(entry):
-            try:
-                validate_spec(set_field(base, path, value), base_dir)
-            except (SpecError, ValueError) as error:
-                detail = "; ".join(issue.render() for issue in error.issues) if isinstance(error, SpecError) \
-                    else str(error)
-                issues.append(Issue(("tune", "space", path), f"{value!r} does not make a valid job: {detail}"))
-                break
+    for where, space in spaces.items():
+        for path, entry in space.items():
+            for value in candidate_values(entry):
+                try:
+                    validate_spec(set_field(base, path, value), base_dir)
+                except (SpecError, ValueError) as error:
+                    detail = "; ".join(issue.render() for issue in error.issues) if isinstance(error, SpecError) \
+                        else str(error)
+                    issues.append(Issue((*where, path), f"{value!r} does not make a valid job: {detail}"))
+                    break
     return issues
 
 

@@ -12,10 +12,13 @@ from trainworks.models import MODELS
 from trainworks import rl  # noqa: F401  (registers the gym data set and the policy-gradient loss)
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.spec.components import choice_of
+from trainworks.spec.ablation import AblationSpec
+from trainworks.spec.ensemble import EnsembleSpec
 from trainworks.spec.tune import TuneSpec
 from trainworks.tricks import TRICKS
 
 PositiveInt = Annotated[int, Field(gt=0)]
+EXPERIMENT_SECTIONS = ("tune", "ensemble", "ablation")  # run many jobs; each of those jobs has none of them
 
 DatasetChoice = choice_of(DATASETS)
 PreprocessingChoice = choice_of(PREPROCESSING)
@@ -109,3 +112,6 @@ class JobSpec(Section):
     tracking: TrackingSpec = TrackingSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
     tune: TuneSpec | None = Field(None, description="hyper-parameter search run by `trainworks tune`")
+    ensemble: EnsembleSpec | None = Field(None, description="train several members and combine them "
+                                                            "(`trainworks run` trains the ensemble)")
+    ablation: AblationSpec | None = Field(None, description="tricks to switch off, compared by `trainworks ablate`")

@@ -110,3 +110,21 @@ def metric_by_parameter_png(points: Sequence[tuple[object, float]], parameter: s
     axis.set_ylabel(metric)
     axis.set_title(f"{metric} by {parameter}")
     return _png(figure)
+
+
+def bar_chart_png(bars: Sequence[tuple[str, float, float]], metric: str, title: str,
+                  highlight: str | None = None) -> bytes:
+    """One bar per (label, mean, error) with its error bar; `highlight` marks the reference bar."""
+    figure, axis = plt.subplots(figsize=(max(5.0, 0.9 * len(bars) + 2), 4))
+    labels = [label for label, _, _ in bars]
+    colours = ["tab:orange" if label == highlight else "tab:blue" for label in labels]
+    axis.bar(range(len(bars)), [mean for _, mean, _ in bars], yerr=[error for _, _, error in bars],
+             color=colours, capsize=4)
+    axis.set_xticks(range(len(bars)), labels, rotation=30, ha="right")
+    low = min(mean - error for _, mean, error in bars)
+    high = max(mean + error for _, mean, error in bars)
+    margin = max(high - low, 1e-3) * 0.5
+    axis.set_ylim(low - margin, high + margin)
+    axis.set_ylabel(metric)
+    axis.set_title(title)
+    return _png(figure)
