@@ -229,9 +229,10 @@ def _follow(client, job_id: str) -> None:
 
 
 @app.command()
-def submit(spec_file: Path = typer.Argument(..., help="job file (YAML) inside this checkout"), set_: list[str] = SetOption,
+def submit(spec_file: Path = typer.Argument(..., help="job file (YAML) inside this checkout"),
+           set_: list[str] = SetOption,
            address: Optional[str] = AddressOption,
-           command: str = typer.Option("run", "--command", help="what the job runs: run or tune"),
+           command: str = typer.Option("run", "--command", help="what the job runs: run, tune or ablate"),
            env: list[str] = typer.Option([], "--env", metavar="NAME",
                                          help="send this variable's value from here to the job (repeatable), e.g. "
                                               "MLFLOW_TRACKING_USERNAME; values never go on the command line"),
@@ -243,8 +244,6 @@ def submit(spec_file: Path = typer.Argument(..., help="job file (YAML) inside th
     """Submit a job to a Ray cluster (Ray Jobs API) with this checkout's code; print its id."""
     _quiet(verbose)
     spec = _load(spec_file, set_)
-    if command == "tune" and spec.tune is None:
-        _fail(str(spec_file), [f"{spec_file}: tune: the job has no tune section to search"])
     from trainworks.runtime.submit import SubmitError, build_submission
 
     try:

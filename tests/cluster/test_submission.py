@@ -36,10 +36,22 @@ def test_the_job_runs_this_checkouts_code_on_the_spec_with_its_overrides() -> No
     assert job.warnings == []
 
 
-def test_tune_jobs_submit_the_same_way() -> None:
-    job = submission(environ={}, command="tune")
-    assert shlex.split(job.entrypoint)[3:5] == ["tune", "jobs/quickstart.yaml"]
-    with pytest.raises(SubmitError, match="--command ablate: expected one of run, tune"):
+@pytest.mark.parametrize(("job", "command"), [("digits_search.yaml", "tune"), ("digits_ensemble.yaml", "run"),
+                                            ("digits_ablation.yaml", "ablate")])
+def test_searches_ensembles_and_ablations_submit_the_same_way(job: str, command: str) -> None:
+    spec_file = JOBS / job
+    submitted = build_submission(spec_file, load_spec(spec_file, [SHARED]), [SHARED], command, environ={})
+    assert shlex.split(submitted.entrypoint) == ["python", "-m", "trainworks.cli", command, f"jobs/{job}",
+                                                 "--set", SHARED]
+    assert submitted.metadata["trainworks.command"] == command and submitted.warnings == []
+
+
+def test_commands_the_job_cannot_run_are_refused_before_submitting() -> None:
+    with pytest.raises(SubmitError, match="--command ui: expected one of run, tune, ablate"):
+        submission(environ={}, command="ui")
+    with pytest.raises(SubmitError, match="tune: the job file has no tune: section, which `tune` needs"):
+        submission(environ={}, command="tune")
+    with pytest.raises(SubmitError, match="ablation: the job file has no ablation: section, which `ablate` needs"):
         submission(environ={}, command="ablate")
 
 

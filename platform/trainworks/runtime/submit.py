@@ -3,7 +3,7 @@
 The job's runtime environment is the project checkout (`working_dir`, uploaded by Ray; run-time
 leftovers and secrets excluded) with `platform/` first on PYTHONPATH, so the driver and every
 Ray Train worker import the submitted trainworks, not one installed in the cluster's image. The
-entry point is `python -m trainworks.cli run|tune SPEC [--set ...]`; settings travel as
+entry point is `python -m trainworks.cli run|tune|ablate SPEC [--set ...]`; settings travel as
 environment variables of the job, never on its command line.
 """
 
@@ -26,7 +26,9 @@ from trainworks.runtime.cluster import TOKEN_FILE
 from trainworks.spec import JobSpec
 from trainworks.tracking.environment import git_commit
 
-SUBMITTABLE = ("run", "tune")
+# The commands a job may run (an ensemble is a `run` of a job with an ensemble: section), and the
+# section of the job file each one needs.
+SUBMITTABLE = {"run": None, "tune": "tune", "ablate": "ablation"}
 ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
 # Never uploaded: environments, local stores and checkpoints, caches, and secrets (.env files).
 EXCLUDES = [".venv", ".git", "mlruns.db", "mlflow.db", "mlruns", "mlartifacts", "mlflow-server", "checkpoints",
@@ -115,6 +117,9 @@ def build_submission(spec_file: Path, spec: JobSpec, overrides: list[str], comma
     """The entry point, runtime environment and metadata of a job; nothing is sent yet."""
     if command not in SUBMITTABLE:
         raise SubmitError(f"--command {command}: expected one of {', '.join(SUBMITTABLE)}")
+    section = SUBMITTABLE[command]
+    if section and getattr(spec, section) is None:
+        raise SubmitError(f"{spec_file}: {section}: the job file has no {section}: section, which `{command}` needs")
     root = root or project_root()
     try:
         relative = spec_file.resolve().relative_to(root)
