@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Callable, NoReturn, Optional, TypeVar
@@ -191,6 +192,195 @@ def tune(spec_file: Path = typer.Argument(..., help="job file (YAML) with a tune
                   f"{summary.best_metric:.4f} (run {summary.best_run_id}): {best}")
     if summary.model_version:
         terminal.info(f"model: registered as {spec.tracking.registered_model} version {summary.model_version}")
+
+
+AddressOption = typer.Option(None, "--address", help="the head's Jobs API, e.g. http://127.0.0.1:8265; default "
+                                                   "RAY_API_SERVER_ADDRESS, else RAY_ADDRESS")
+
+
+def _jobs(address: Optional[str], action: Callable[..., T], verbose: bool = False) -> T:
+    """Call the Jobs API; refusals and unreachable heads exit 1 with the fix."""
+    from trainworks.runtime.submit import JobsClient, SubmitError
+
+    try:
+        return action(JobsClient(address, verbose))
+    except SubmitError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
+def _follow(client, job_id: str) -> None:
+    """Stream a job's logs to the end and exit with its status: 0 when it SUCCEEDED, 1 otherwise."""
+    def write(chunk: str) -> None:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+    try:
+        status = client.follow(job_id, write)
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped following; the job keeps running (trainworks jobs stop {job_id} ends it)", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"job {job_id} {status}")
+    if status != "SUCCEEDED":
+        message = client.info(job_id).message
+        if message:
+            typer.echo(message.strip(), err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def submit(spec_file: Path = typer.Argument(..., help="job file (YAML) inside this checkout"),
+           set_: list[str] = SetOption,
+           address: Optional[str] = AddressOption,
+           command: str = typer.Option("run", "--command", help="what the job runs: run, tune or ablate"),
+           env: list[str] = typer.Option([], "--env", metavar="NAME",
+                                         help="send this variable's value from here to the job (repeatable), e.g. "
+                                              "MLFLOW_TRACKING_USERNAME; values never go on the command line"),
+           tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="TRAINWORKS_CLUSTER_TRACKING_URI",
+                                                      help="MLflow server the job logs to, as the cluster reaches it; "
+                                                           "default: the cluster's own MLFLOW_TRACKING_URI"),
+           follow: bool = typer.Option(False, "--follow", help="stream the logs; exit with the job's status"),
+           verbose: bool = typer.Option(False, "--verbose", "-v", help="show Ray's own logs (the upload)")):
+    """Submit a job to a Ray cluster (Ray Jobs API) with this checkout's code; print its id."""
+    _quiet(verbose)
+    spec = _load(spec_file, set_)
+    from trainworks.runtime.submit import SubmitError, build_submission
+
+    try:
+        submission = build_submission(spec_file, spec, set_, command, env, tracking_uri)
+    except SubmitError as error:
+        _fail(str(spec_file), [str(error)])
+    for warning in submission.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    client, job_id = _jobs(address, lambda jobs: (jobs, jobs.submit(submission)), verbose)
+    typer.echo(f"submitted {job_id} to {client.address}")
+    if follow:
+        _follow(client, job_id)
+    else:
+        typer.echo(f"follow it with: trainworks jobs logs {job_id} --follow --address {client.address}")
+
+
+jobs_app = typer.Typer(no_args_is_help=True, help="Jobs on a Ray cluster: list, status, logs, stop.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command(name="list")
+def jobs_list(address: Optional[str] = AddressOption):
+    """Every job the cluster knows, oldest first: id, status, what it runs."""
+    _quiet(False)
+    for job in _jobs(address, lambda jobs: jobs.list()):
+        began = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time / 1000)) if job.start_time else ""
+        typer.echo(f"{job.submission_id or job.job_id}  {job.status.value:<9}  {began}  {job.entrypoint}")
+
+
+@jobs_app.command(name="status")
+def jobs_status(job_id: str = typer.Argument(..., metavar="ID"), address: Optional[str] = AddressOption):
+    """A job's status and Ray's message about it."""
+    _quiet(False)
+    info = _jobs(address, lambda jobs: jobs.info(job_id))
+    typer.echo(f"{job_id}  {info.status.value}  {(info.message or '').strip()}".rstrip())
+
+
+@jobs_app.command(name="logs")
+def jobs_logs(job_id: str = typer.Argument(..., metavar="ID"), address: Optional[str] = AddressOption,
+              follow: bool = typer.Option(False, "--follow", help="stream until the job ends; exit with its status")):
+    """A job's output so far (or, with --follow, until it ends)."""
+    _quiet(False)
+    if follow:
+        _jobs(address, lambda jobs: _follow(jobs, job_id))
+    else:
+        typer.echo(_jobs(address, lambda jobs: jobs.logs(job_id)), nl=False)
+
+
+@jobs_app.command(name="stop")
+def jobs_stop(job_id: str = typer.Argument(..., metavar="ID"), address: Optional[str] = AddressOption):
+    """Ask the cluster to stop a job."""
+    _quiet(False)
+    stopped = _jobs(address, lambda jobs: jobs.stop(job_id))
+    typer.echo(f"{job_id}: {'stopping' if stopped else 'not running; nothing to stop'}")
+
+
+def _registry():
+    from trainworks.tracking.mlflow_tracker import MlflowTracker
+    from trainworks.tracking.registry import ModelRegistry
+
+    return ModelRegistry(MlflowTracker().client)
+
+
+def _registry_action(action: Callable[[], T]) -> T:
+    """Refused promotions and conflicts exit 1 with one clear line; a bad name or version exits 2."""
+    from trainworks.tracking.registry import PromotionConflict, PromotionError, PromotionRefused
+
+    try:
+        return action()
+    except (PromotionRefused, PromotionConflict) as error:
+        typer.echo(f"{type(error).__name__.removeprefix('Promotion').lower()}: {error}", err=True)
+        raise typer.Exit(1) from None
+    except PromotionError as error:
+        _fail("", [str(error)])
+
+
+@app.command()
+def promote(name: str = typer.Argument(..., help="registered model name"),
+            metric: str = typer.Option(..., help="the metric that decides, e.g. val_accuracy or val_loss"),
+            version: Optional[str] = typer.Option(None, help="the candidate version (default: the newest)"),
+            run: Optional[str] = typer.Option(None, "--run", metavar="RUN_ID",
+                                              help="the candidate is the version this run registered"),
+            mode: Optional[str] = typer.Option(None, help="max or min: which way is better (default: min for "
+                                                          "names with loss/rmse/mae/error, else max)"),
+            force: bool = typer.Option(False, "--force", help="promote even if it does not beat the champion")):
+    """Move the `champion` alias to a version that beats the champion on a metric; the old one becomes `previous`."""
+    _quiet(False)
+    if mode not in (None, "max", "min"):
+        _fail("", [f"--mode: expected max or min; got {mode!r}"])
+    result = _registry_action(lambda: _registry().promote(name, metric, version, run, mode, force))
+    if not result.changed:
+        typer.echo(f"{name}: {result.reason}; nothing changed")
+        return
+    kept = f"; version {result.previous} is now 'previous'" if result.previous else ""
+    typer.echo(f"{name}: version {result.version} is the champion ({result.reason}){kept}")
+
+
+@app.command()
+def rollback(name: str = typer.Argument(..., help="registered model name")):
+    """Put the `previous` version back as `champion` (the demoted one becomes `previous`)."""
+    _quiet(False)
+    result = _registry_action(lambda: _registry().rollback(name))
+    typer.echo(f"{name}: version {result.version} is the champion again ({result.reason}); "
+               f"version {result.previous} is now 'previous'")
+
+
+@app.command()
+def models(name: Optional[str] = typer.Argument(None, help="a registered model: list its versions")):
+    """Registered models with their champion; or one model's versions with aliases and metrics."""
+    _quiet(False)
+    registry = _registry()
+    if name is None:
+        for model in registry.model_names():
+            aliases = "  ".join(f"{alias}: v{version}" for alias, version in sorted(model.aliases.items()))
+            typer.echo(f"{model.name}  {aliases}".rstrip())
+        return
+    for row in _registry_action(lambda: registry.rows(name)):
+        aliases = f"[{', '.join(row.aliases)}]" if row.aliases else ""
+        metrics = "  ".join(f"{key} {value:.4g}" for key, value in sorted(row.metrics.items()))
+        typer.echo(f"v{row.version:<4} {aliases:<22} {row.created}  run {row.run_id}  {metrics}".rstrip())
+
+
+@app.command()
+def predict(model_uri: str = typer.Argument(..., help="models:/NAME@champion, models:/NAME/3 or runs:/RUN_ID/model"),
+            source: Path = typer.Argument(..., metavar="INPUT",
+                                          help="CSV / Parquet table, .npy array or a folder of PNG / JPEG images"),
+            out: Path = typer.Option(..., "--out", help="predictions file: .parquet or .csv"),
+            batch_size: int = typer.Option(256, min=1, help="rows per forward pass")):
+    """Batch inference: the model's saved preprocessing re-applied; class names and probabilities, or values."""
+    _quiet(False)
+    from trainworks.runtime.predict import PredictError, predict as predict_file
+
+    try:
+        rows = predict_file(model_uri, source, out, batch_size)
+    except PredictError as error:
+        _fail(str(source), [str(error)])
+    typer.echo(f"{rows} predictions of {model_uri} written to {out}")
 
 
 @app.command()
