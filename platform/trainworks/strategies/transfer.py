@@ -46,7 +46,8 @@ def split_backbone_groups(optimizer: torch.optim.Optimizer, head: set[str], mode
         for params, factor in (([p for p in group["params"] if id(p) in head_ids], 1.0),
                                ([p for p in group["params"] if id(p) not in head_ids], scale)):
             if params:
-                optimizer.add_param_group({**group, "params": params, "lr": group["lr"] * factor})
+                settings = {key: value for key, value in group.items() if key not in ("params", "initial_lr")}
+                optimizer.add_param_group({**settings, "params": params, "lr": group["lr"] * factor})
 
 
 def rebuild_schedule(spec: JobSpec, parts: Parts) -> None:
