@@ -27,6 +27,8 @@ class TransferParams(Params):
 
     source: WeightsSource = Field(description="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model, or a "
                                               "state_dict file (e.g. torchvision's resnet18-f37072fd.pth)")
+    head: str | None = Field(None, min_length=1, description="module trained afresh for the new classes (guide_cnn: "
+                                                             "`classifier`); the last linear layer if unset")
     freeze_backbone_epochs: int | None = Field(
         None, ge=0, description="train only the head for this many epochs, then everything; never unfrozen if unset")
     backbone_lr_scale: float = Field(1.0, gt=0.0, le=1.0, description="the backbone's learning rate as a share of "
@@ -63,7 +65,7 @@ def transfer(params: TransferParams) -> Strategy:
     """Transfer learning: load trained weights, replace the head for these classes, freeze or slow the backbone."""
 
     def adapt(spec: JobSpec, data: DataBundle, parts: Parts, dist: Distributed) -> None:
-        head = set(load_all_but_head(parts.model, load_state_dict(params.source)))
+        head = set(load_all_but_head(parts.model, load_state_dict(params.source), params.head))
         if params.backbone_lr_scale != 1.0:
             split_backbone_groups(parts.optimizer, head, parts.model, params.backbone_lr_scale)
             rebuild_schedule(spec, parts)

@@ -74,14 +74,18 @@ def in_module(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
-def load_all_but_head(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+def load_all_but_head(model: nn.Module, state: dict[str, torch.Tensor], head: str | None = None) -> list[str]:
     """Copy every tensor except the head's into `model` (which keeps its own, fresh head); returns the head's names.
+
+    The head is the module named `head` (e.g. guide_cnn's whole `classifier`), by default the last linear layer.
 
     Everything else must match by name and shape: a partial match would silently train
     from a mix of loaded and random layers.
     """
-    head = head_prefix(model)
+    head = head or head_prefix(model)
     own = model.state_dict()
+    if not any(in_module(name, head) for name in own):
+        raise ValueError(f"the model has no module '{head}'; its parameters: {', '.join(list(own)[:8])}")
     wanted = {name for name in own if not in_module(name, head)}
     given = {name for name in state if not in_module(name, head)}
     missing, unexpected = sorted(wanted - given), sorted(given - wanted)
