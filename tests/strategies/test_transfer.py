@@ -23,18 +23,21 @@ def digits(labels: list[int], val_fraction: float, epochs: int, **sections) -> d
 
 
 def test_fine_tuning_a_registered_model_beats_training_from_scratch(tracker) -> None:
-    pretrain = make_spec(digits([0, 1, 2, 3, 4], 0.2, 5), tracking={"log_model": True,
-                                                                     "registered_model": "digits-0-4"})
+    pretrain = make_spec(digits([0, 1, 2, 3, 4], 0.2, 15), tracking={"log_model": True,
+                                                                      "registered_model": "digits-0-4"})
     base = run_job(pretrain, inline(), tracker, quiet())
-    assert base.metrics["val_accuracy"] > 0.9
+    assert base.metrics["val_accuracy"] > 0.95
     tracker.client.set_registered_model_alias("digits-0-4", "base", base.model_version)
 
-    few = dict(labels=[5, 6, 7, 8, 9], val_fraction=0.9, epochs=8)  # 10% of digits 5-9 train: ~90 images
-    scratch = run_job(make_spec(digits(**few)), inline(), tracker, quiet())
-    transfer = {"name": "transfer", "source": "models:/digits-0-4@base", "freeze_backbone_epochs": 3,
-                "backbone_lr_scale": 0.1}
-    tuned = run_job(make_spec(digits(**few, strategy=transfer)), inline(), tracker, quiet())
-    assert tuned.metrics["val_accuracy"] > scratch.metrics["val_accuracy"] + 0.05, (tuned.metrics, scratch.metrics)
+    few = dict(labels=[5, 6, 7, 8, 9], val_fraction=0.9, epochs=2)  # 10% of digits 5-9 train: ~90 images
+    transfer = {"name": "transfer", "source": "models:/digits-0-4@base", "freeze_backbone_epochs": 0}
+    accuracy = {}
+    for seed in (0, 1):
+        for name, strategy in (("scratch", {"name": "standard"}), ("tuned", transfer)):
+            spec = make_spec(digits(**few, strategy=strategy), training={"seed": seed, "batch_size": 8})
+            accuracy[name, seed] = run_job(spec, inline(), tracker, quiet()).metrics["val_accuracy"]
+    for seed in (0, 1):
+        assert accuracy["tuned", seed] > accuracy["scratch", seed] + 0.03, accuracy
 
 
 def test_weights_load_into_everything_but_a_new_head(tmp_path) -> None:
@@ -51,6 +54,55 @@ def test_weights_load_into_everything_but_a_new_head(tmp_path) -> None:
     assert torch.equal(target.classifier[-1].weight, fresh_head) and fresh_head.shape[0] == 3
     with pytest.raises(ValueError, match="other shape: classifier.1.weight"):
         load_all_but_head(target, {**source.state_dict(), "classifier.1.weight": torch.zeros(1, 1)})
+
+
+def test_backbone_frozen_first_then_trained_at_a_smaller_learning_rate(tmp_path) -> None:
+    from trainworks.engine.distributed import SingleProcess
+    from trainworks.engine.families import family_of
+    from trainworks.engine.hooks import Hook
+    from trainworks.runtime.job import prepare_job_data
+
+    five = make_spec(digits([0, 1, 2, 3, 4], 0.2, 1))
+    torch.save(build_model_of(five).state_dict(), tmp_path / "base.pt")
+    strategy = {"name": "transfer", "source": str(tmp_path / "base.pt"), "freeze_backbone_epochs": 1,
+                "backbone_lr_scale": 0.1}
+    spec = make_spec(digits([5, 6, 7], 0.5, 2, strategy=strategy))
+
+    class Watch(Hook):
+        """The first conv layer after each epoch, and the learning rates of the optimiser's groups."""
+
+        def __init__(self) -> None:
+            self.conv: list[torch.Tensor] = []
+            self.lrs: list[float] = []
+
+        def on_fit_start(self, model, optimizer) -> None:
+            self.model, self.lrs = model, sorted({group["lr"] for group in optimizer.param_groups})
+            self.conv.append(model.features[0].weight.detach().clone())
+
+        def on_validation_end(self, epoch, metrics) -> bool:
+            self.conv.append(self.model.features[0].weight.detach().clone())
+            return False
+
+    class Nothing:
+        def epoch_end(self, record, save) -> None:
+            pass
+
+        def fit_end(self, save) -> None:
+            pass
+
+    watch = Watch()
+    family_of(spec).train(spec, prepare_job_data(spec), SingleProcess(), Nothing(), None, [watch])
+    loaded, after_frozen, after_unfrozen = watch.conv
+    assert torch.equal(loaded, torch.load(tmp_path / "base.pt", weights_only=True)["features.0.weight"])
+    assert torch.equal(after_frozen, loaded) and not torch.equal(after_unfrozen, loaded)
+    assert watch.lrs == pytest.approx([0.0003, 0.003])
+
+
+def build_model_of(spec):
+    from trainworks.engine.assemble import build_model
+    from trainworks.runtime.job import prepare_job_data
+
+    return build_model(spec, prepare_job_data(spec))
 
 
 def test_a_state_dict_file_is_read_with_weights_only(tmp_path) -> None:
