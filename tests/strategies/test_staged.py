@@ -77,3 +77,29 @@ def test_stage_settings_are_checked_when_the_spec_loads() -> None:
     assert paths == {"strategy.stages[0].set.model.hidden", "strategy.stages[1].epochs"}, paths
     with pytest.raises(SpecError, match="not a valid job.*optimizer.lr"):
         make_spec(strategy={"name": "staged", "stages": [{"epochs": 2, "set": {"optimizer.lr": -1}}, {}]})
+
+
+class InterruptAtEpochStart(Hook):
+    """Ctrl-C as the n-th epoch of the whole run starts (stages count their epochs from 1 each)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.started = n, 0
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.started += 1
+        if self.started == self.n:
+            raise KeyboardInterrupt
+
+
+def test_a_run_stopped_in_its_second_stage_resumes_inside_that_stage(tracker) -> None:
+    spec = make_spec(strategy=TWO_STAGES, training={"epochs": 5}, tracking={"log_model": False})
+    with pytest.raises(KeyboardInterrupt):
+        run_job(spec, inline(extra_hooks=(InterruptAtEpochStart(5),)), tracker, quiet())
+    run_id = tracker.client.search_runs([tracker.client.get_experiment_by_name("tests").experiment_id],
+                                        order_by=["attributes.start_time DESC"], max_results=1)[0].info.run_id
+    assert history(tracker, run_id, "stage") == [0, 0, 0, 1]
+    resumed = InterruptAtEpochStart(0)  # counts the epochs the resumed run trains
+    run_job(spec, inline(resume=run_id, extra_hooks=(resumed,)), tracker, quiet())
+    assert resumed.started == 1
+    assert history(tracker, run_id, "stage") == [0, 0, 0, 1, 1]
+    assert history(tracker, run_id, "lr") == [0.01, 0.01, 0.01, 0.001, 0.001]
