@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from trainworks.data.types import DataBundle
-from trainworks.engine.assemble import build_parts, loop_settings
+from trainworks.engine.assemble import build_parts
 from trainworks.engine.checkpoint import Checkpoint
 from trainworks.engine.distributed import Distributed, SingleProcess
 from trainworks.engine.hooks import Hook

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from trainworks.data.types import DataBundle
-from trainworks.engine.distributed import Distributed, SingleProcess
+from trainworks.engine.distributed import Distributed
 from trainworks.engine.loop import Parts
 from trainworks.engine.objectives import Objective, primary
 from trainworks.losses import Loss

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field
 import torch
+from pydantic import Field
 from torch import nn
 
 from trainworks.data.types import DataBundle

@@ -42,10 +42,11 @@ def load_state_dict(source: str) -> dict[str, torch.Tensor]:
 def _mlflow_state_dict(uri: str) -> dict[str, torch.Tensor]:
     """The logged model's tensors; the store is MLFLOW_TRACKING_URI, else the working directory's mlruns.db."""
     import mlflow.pytorch
+    from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
 
     from trainworks.tracking.mlflow_tracker import default_tracking_uri
 
-    if mlflow.get_tracking_uri().startswith("file:"):  # never pointed anywhere in this process (a Ray worker)
+    if not is_tracking_uri_set():  # never pointed anywhere in this process (a Ray worker): trainworks' default
         mlflow.set_tracking_uri(default_tracking_uri())
         mlflow.set_registry_uri(default_tracking_uri())
     model = mlflow.pytorch.load_model(uri, map_location="cpu")
