@@ -28,6 +28,10 @@ OVERRIDES: dict[str, list[str]] = {
     "digits_cnn_tricks.yaml": [],
     "co2_lstm.yaml": [],
     "co2_transformer.yaml": [],
+    "digits_staged_resize.yaml": [],  # one epoch: the first (16 pixel) stage only; the model is evaluated at 32
+    "digits_transfer.yaml": [],
+    "digits_adversarial.yaml": ["strategy.steps=2", "evaluation.robust_accuracy.steps=2"],
+    "digits_distillation.yaml": ["strategy.teacher.train_epochs=1"],
 }
 
 

@@ -8,6 +8,7 @@ from trainworks.models import MODELS
 from trainworks import rl  # noqa: F401  (registers the gym data set and the policy-gradient loss)
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.registry import Registry
+from trainworks.strategies import STRATEGIES
 from trainworks.tricks import TRICKS
 
 REGISTRIES: dict[str, Registry] = {
@@ -19,6 +20,7 @@ REGISTRIES: dict[str, Registry] = {
     "schedules": SCHEDULES,
     "losses": LOSSES,
     "tricks": TRICKS,
+    "strategies": STRATEGIES,
 }
 
 

@@ -11,13 +11,14 @@ from trainworks.data import AUGMENTATIONS
 from trainworks.data.types import DataBundle, DataInfo
 from trainworks.engine.batching import steps_per_epoch
 from trainworks.engine.hooks import Hook, Hooks
-from trainworks.engine.loop import LoopSettings, Parts
+from trainworks.engine.loop import LoopSettings, Parts, Probe
 from trainworks.engine.objectives import Classify, Objective, Reconstruct, Regress
 from trainworks.losses import LOSSES
 from trainworks.models import MODELS
 from trainworks.optim import OPTIMIZERS, SCHEDULES, Plan
 from trainworks.spec.consistency import job_task
 from trainworks.spec.schema import JobSpec
+from trainworks.strategies.robustness import robust_accuracy_probe
 from trainworks.tricks import TRICKS, TrickContext
 from trainworks.tricks.basic import Augment, ClipGradNorm
 
@@ -71,4 +72,10 @@ def build_parts(spec: JobSpec, data: DataBundle, device: torch.device) -> Parts:
     schedule = SCHEDULES.get(spec.schedule.name).build(spec.schedule, optimizer, plan)
     loss = LOSSES.get(spec.loss.name).build(spec.loss, job_info(spec, data))
     return Parts(model, optimizer, schedule, loss, Hooks(build_hooks(spec, data)), data,
-                 build_objective(spec, data))
+                 build_objective(spec, data), build_probes(spec))
+
+
+def build_probes(spec: JobSpec) -> list[Probe]:
+    """Extra validation measures the spec's evaluation section asks for."""
+    robust = spec.evaluation.robust_accuracy
+    return [robust_accuracy_probe(robust)] if robust is not None else []

@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from trainworks.data.types import DataBundle
-from trainworks.engine.assemble import build_parts, loop_settings
+from trainworks.engine.assemble import build_parts
 from trainworks.engine.checkpoint import Checkpoint
 from trainworks.engine.distributed import Distributed, SingleProcess
 from trainworks.engine.hooks import Hook
-from trainworks.engine.loop import Reporter, evaluate, fit
+from trainworks.engine.loop import Reporter, evaluate, run_probes
 from trainworks.engine.objectives import Reconstruct, primary
 from trainworks.models import MODELS
 from trainworks.spec.schema import JobSpec
@@ -50,10 +50,10 @@ class Family:
 
 def train_supervised(spec: JobSpec, data: DataBundle, dist: Distributed, reporter: Reporter,
                      resume: Checkpoint | None, extra_hooks: Sequence[Hook] = ()) -> None:
-    """The shared loop of engine.loop."""
-    parts = build_parts(spec, data, dist.device)
-    parts.hooks.hooks.extend(extra_hooks)
-    fit(parts, loop_settings(spec), dist, reporter, resume)
+    """The shared loop of engine.loop, run as the spec's strategy says (one fit, stages, with a teacher, ...)."""
+    from trainworks.strategies import strategy_of
+
+    strategy_of(spec).train(spec, data, dist, reporter, resume, extra_hooks)
 
 
 def supervised_outcome(spec: JobSpec, data: DataBundle, final: Checkpoint) -> Outcome:
@@ -61,9 +61,10 @@ def supervised_outcome(spec: JobSpec, data: DataBundle, final: Checkpoint) -> Ou
     parts = build_parts(spec, data, torch.device("cpu"))
     parts.model.load_state_dict(final.state["model"])
     evaluation = evaluate(parts.model, data.val, parts, spec.training.batch_size, "fp32", SingleProcess())
+    metrics = {**evaluation.metrics, **run_probes(parts, spec.training.batch_size, SingleProcess())}
     example = data.val.x[:5] if data.transform is None else data.transform(data.val.x[:5])
     images = _reconstruction_images(parts.model.eval(), data) if isinstance(parts.objective, Reconstruct) else {}
-    return Outcome(evaluation.metrics, parts.model, example, evaluation.confusion, images)
+    return Outcome(metrics, parts.model, example, evaluation.confusion, images)
 
 
 def _reconstruction_images(model: nn.Module, data: DataBundle) -> dict[str, torch.Tensor]:

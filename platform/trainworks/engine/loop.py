@@ -25,6 +25,8 @@ from trainworks.losses import Loss
 from trainworks.optim import Schedule, needs_closure
 
 SaveFn = Callable[[Path], None]
+# An extra validation measure (robust accuracy): (model, parts, batch size, ranks) -> metrics over the whole split.
+Probe = Callable[[nn.Module, "Parts", int, Distributed], dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Parts:
     hooks: Hooks
     data: DataBundle
     objective: Objective
+    probes: list[Probe] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ def fit(parts: Parts, settings: LoopSettings, dist: Distributed, reporter: Repor
         train_loss, samples = _train_epoch(model, parts, settings, dist, scaler, epoch)
         train_seconds = time.perf_counter() - started
         evaluation = evaluate(parts.model, parts.data.val, parts, settings.batch_size, settings.precision, dist)
-        metrics = {"train_loss": train_loss, **evaluation.metrics, "lr": parts.optimizer.param_groups[0]["lr"],
+        metrics = {"train_loss": train_loss, **evaluation.metrics, **run_probes(parts, settings.batch_size, dist),
+                   "lr": parts.optimizer.param_groups[0]["lr"],
                    "epoch_seconds": time.perf_counter() - started, "samples_per_second": samples / train_seconds}
         parts.schedule.epoch_end(metrics)
         stopped = parts.hooks.on_validation_end(epoch, metrics)
@@ -131,7 +135,7 @@ def _train_epoch(model: nn.Module, parts: Parts, settings: LoopSettings, dist: D
     first_step = (epoch - 1) * steps_per_epoch(len(train), settings.batch_size)
     batches = rank_batches(order, settings.batch_size, dist.rank, dist.world_size)
     for step, rows in enumerate(batches, start=first_step + 1):
-        x, y = _batch(train, rows, parts, device)
+        x, y = batch_rows(train, rows, parts, device)
         x, y = parts.hooks.on_train_batch(x, y)
         totals += _optimizer_step(model, parts, settings, dist, scaler, x, parts.objective.targets(x, y))
         parts.optimizer.zero_grad(set_to_none=True)
@@ -197,7 +201,8 @@ def _accumulate_step(model: nn.Module, parts: Parts, settings: LoopSettings, dis
     return totals, objective
 
 
-def _batch(split: Split, rows: torch.Tensor, parts: Parts, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_rows(split: Split, rows: torch.Tensor, parts: Parts,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of a split on the device, with the per-batch preprocessing applied when the data needs it."""
     x = split.x[rows].to(device, non_blocking=True)
     y = split.y[rows].to(device, non_blocking=True)
@@ -218,7 +223,7 @@ def evaluate(model: nn.Module, split: Split, parts: Parts, batch_size: int, prec
     rows = torch.arange(dist.rank, len(split), dist.world_size)
     loss_sum, scores = torch.zeros(1, dtype=torch.float64, device=device), None
     for chunk in rows.split(batch_size):
-        x, y = _batch(split, chunk, parts, device)
+        x, y = batch_rows(split, chunk, parts, device)
         targets = objective.targets(x, y)
         with autocast(precision, device):
             outputs = _average([model(view) for view in parts.hooks.eval_views(x)])
@@ -230,6 +235,12 @@ def evaluate(model: nn.Module, split: Split, parts: Parts, batch_size: int, prec
     count = max(totals[1].item(), 1.0)
     metrics = {"val_loss": totals[0].item() / count, **objective.metrics(totals[2:], count)}
     return Evaluation(metrics, objective.confusion(totals[2:]))
+
+
+def run_probes(parts: Parts, batch_size: int, dist: Distributed) -> dict[str, float]:
+    """Every probe's metrics on the validation split (with gradients where a probe needs them)."""
+    return {name: value for probe in parts.probes for name, value in probe(parts.model, parts, batch_size,
+                                                                           dist).items()}
 
 
 def _average(outputs: list[Any]) -> Any:

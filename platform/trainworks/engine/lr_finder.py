@@ -19,7 +19,7 @@ from trainworks.data.types import DataBundle
 from trainworks.engine.assemble import build_parts, loop_settings
 from trainworks.engine.batching import derive_seed, epoch_permutation, rank_batches
 from trainworks.engine.distributed import SingleProcess
-from trainworks.engine.loop import LoopSettings, Parts, _batch, _optimizer_step  # the loop's own step, not a copy
+from trainworks.engine.loop import LoopSettings, Parts, _optimizer_step, batch_rows  # the loop's own step, not a copy
 from trainworks.optim import needs_closure
 from trainworks.spec.schema import JobSpec
 
@@ -85,7 +85,7 @@ def _training_batches(parts: Parts, settings: LoopSettings, device: torch.device
         parts.hooks.on_epoch_start(epoch)
         order = epoch_permutation(len(parts.data.train), settings.seed, epoch)
         for rows in rank_batches(order, settings.batch_size, 0, 1):
-            yield parts.hooks.on_train_batch(*_batch(parts.data.train, rows, parts, device))
+            yield parts.hooks.on_train_batch(*batch_rows(parts.data.train, rows, parts, device))
 
 
 def range_test(parts: Parts, settings: LoopSettings, rates: list[float], device: torch.device,

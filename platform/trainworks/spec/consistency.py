@@ -46,7 +46,7 @@ def job_task(spec: JobSpec) -> str:
 def check_consistency(spec: JobSpec) -> list[Issue]:
     """Every cross-field problem, each at the path the user should edit."""
     return [*_data_issues(spec), *_model_and_loss_issues(spec), *_training_issues(spec), *_trick_issues(spec),
-            *_ensemble_issues(spec), *_ablation_issues(spec)]
+            *_strategy_issues(spec), *_ensemble_issues(spec), *_ablation_issues(spec)]
 
 
 def _ensemble_issues(spec: JobSpec) -> list[Issue]:
@@ -202,3 +202,22 @@ TRICK_RULES: dict[str, Callable[[JobSpec, int, Any], list[Issue]]] = {
     "swa": _swa_rules,
     "grad_clip": _grad_clip_rules,
 }
+
+
+SUPERVISED_TASKS = ("classification", "regression", "reconstruction")
+
+
+def _strategy_issues(spec: JobSpec) -> list[Issue]:
+    """Strategies train supervised models (some only classifiers); then the strategy's own checks."""
+    from trainworks.strategies import STRATEGIES, strategy_of
+
+    task, name = job_task(spec), spec.strategy.name
+    needs = STRATEGIES.get(name).tags & set(SUPERVISED_TASKS) or set(SUPERVISED_TASKS)
+    issues = []
+    if spec.evaluation.robust_accuracy is not None and task != "classification":
+        issues.append(Issue(("evaluation", "robust_accuracy"), f"robust accuracy needs a classifier; this job's "
+                                                               f"task is {task}"))
+    if name != "standard" and task not in needs:
+        return [*issues, Issue(("strategy", "name"), f"'{name}' needs a {' or '.join(sorted(needs))} job; this "
+                                                     f"job's task is {task}")]
+    return [*issues, *strategy_of(spec).issues(spec)]

@@ -15,6 +15,8 @@ from trainworks.spec.components import choice_of
 from trainworks.spec.ablation import AblationSpec
 from trainworks.spec.ensemble import EnsembleSpec
 from trainworks.spec.tune import TuneSpec
+from trainworks.strategies import STRATEGIES
+from trainworks.strategies.attacks import PGDParams
 from trainworks.tricks import TRICKS
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -28,6 +30,7 @@ OptimizerChoice = choice_of(OPTIMIZERS)
 ScheduleChoice = choice_of(SCHEDULES)
 LossChoice = choice_of(LOSSES)
 TrickChoice = choice_of(TRICKS)
+StrategyChoice = choice_of(STRATEGIES)
 
 
 class Section(BaseModel):
@@ -93,6 +96,13 @@ class CheckpointSpec(Section):
     keep: PositiveInt = Field(2, description="newest checkpoints kept per run")
 
 
+class EvaluationSpec(Section):
+    """Extra measures of the model on the validation split, every epoch and at the end."""
+
+    robust_accuracy: PGDParams | None = Field(
+        None, description="log val_robust_accuracy: accuracy under this PGD attack (classifiers, any strategy)")
+
+
 class JobSpec(Section):
     """One experiment: data, model, optimiser, schedule, loss, training, scaling and tracking."""
 
@@ -107,7 +117,12 @@ class JobSpec(Section):
     loss: LossChoice = Field({"name": "cross_entropy"}, validate_default=True, description="loss by name")
     tricks: list[TrickChoice] = Field(default_factory=list, description="training tricks by name, applied in order "
                                                                         "(trainworks list tricks)")
+    strategy: StrategyChoice = Field(
+        {"name": "standard"}, validate_default=True,
+        description="how training runs as a whole: standard, staged, transfer, adversarial, distillation "
+                    "(trainworks list strategies)")
     training: TrainingSpec
+    evaluation: EvaluationSpec = EvaluationSpec()
     scaling: ScalingSpec = ScalingSpec()
     tracking: TrackingSpec = TrackingSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
