@@ -25,6 +25,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
 from ray.train.torch import TorchConfig, TorchTrainer
 from ray.train.v2.api.report_config import CheckpointUploadMode
+from ray.exceptions import RayError
 from ray.util.queue import Empty, Queue
 
 from trainworks.data.types import DataBundle
@@ -49,8 +50,14 @@ class RelayEpochs(UserCallback):
     def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
         reported = dict(metrics[0])
         epoch = int(reported.pop(EPOCH_KEY, 0))
-        if epoch:
+        if not epoch:
+            return
+        try:
             self.relay.put(EpochMessage(epoch, reported, checkpoint.path if checkpoint else None))
+        except RayError:
+            # Nobody listens any more: a Tune scheduler stopped this trial (ASHA, PBT) or the driver
+            # is gone. Abort the run, or its workers would keep their CPUs until the last epoch.
+            ray.get_runtime_context().current_actor.abort.remote()
 
 
 class RayReporter:
