@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
 from trainworks.losses import LOSSES
@@ -13,6 +13,7 @@ from trainworks import rl  # noqa: F401  (registers the gym data set and the pol
 from trainworks.optim import OPTIMIZERS, SCHEDULES
 from trainworks.spec.components import choice_of
 from trainworks.spec.tune import TuneSpec
+from trainworks.strict_numbers import booleans_as_text
 from trainworks.tricks import TRICKS
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -31,6 +32,11 @@ class Section(BaseModel):
     """Strict: unknown keys, NaN and infinity are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: object) -> object:
+        return booleans_as_text(cls, data)
 
 
 class DataSpec(Section):
