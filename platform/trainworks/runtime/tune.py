@@ -19,6 +19,7 @@ from typing import Any
 from ray import tune
 
 from trainworks.data.types import DataBundle
+from trainworks.engine.divergence import Diverged
 from trainworks.runtime.cluster import connect_ray
 from trainworks.runtime.console import Terminal
 from trainworks.runtime.job import RunOptions, checkpoint_root, prepare_job_data, record_outcome, run_tags
@@ -68,7 +69,14 @@ def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, st
             tune.report({**message.metrics, EPOCH: message.epoch},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
-    run_ray_train(spec, data, Path(storage), f"trial-{trial_id}-{uuid.uuid4().hex[:6]}", resume_dir, report)
+    try:
+        run_ray_train(spec, data, Path(storage), f"trial-{trial_id}-{uuid.uuid4().hex[:6]}", resume_dir, report)
+    except Diverged as diverged:
+        # The trial ends here with its worst possible score: an error would have Tune retry it (or resume
+        # retry it) from a checkpoint that diverges the same way again.
+        assert spec.tune is not None
+        worst = float("inf") if spec.tune.mode == "min" else float("-inf")
+        tune.report({spec.tune.metric: worst, **diverged.as_result()})
 
 
 def open_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker) -> tuple[str, bool]:
