@@ -4,12 +4,13 @@ tracking server, and an unreachable server delays points instead of losing them 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 import time
 import urllib.request
 from collections import deque
-from typing import Callable
+from typing import Any, Callable
 
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
@@ -17,6 +18,8 @@ from mlflow.exceptions import MlflowException
 LOG = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 5.0
+SEND_TIMEOUT_S = 10.0
+LOG_BATCH_ENDPOINT = "/api/2.0/mlflow/runs/log-batch"
 EXIT_FLUSH_S = 60.0
 # Refusals that a retry cannot change: the batch is dropped (and counted) instead of blocking all later points.
 PERMANENT_ERRORS = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST", "INVALID_STATE",
@@ -34,6 +37,26 @@ def server_answers(uri: str, timeout: float = 2.0) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def single_attempt_sender(client: Any) -> Send:
+    """log_batch without MLflow's own retries (up to minutes of backoff per request, which would hide a server's
+    return from the buffer); a local store gets the client's plain log_batch."""
+    from mlflow.protos.service_pb2 import LogBatch
+    from mlflow.store.tracking.rest_store import RestStore
+    from mlflow.utils.proto_json_utils import message_to_json
+    from mlflow.utils.rest_utils import http_request_safe
+
+    store = client._tracking_client.store  # the REST store the client itself uses (its URI and credentials)
+    if not isinstance(store, RestStore):
+        return lambda run_id, points: client.log_batch(run_id, metrics=points)
+
+    def send(run_id: str, points: list[Metric]) -> None:
+        body = message_to_json(LogBatch(run_id=run_id, metrics=[point.to_proto() for point in points]))
+        http_request_safe(store.get_host_creds(), LOG_BATCH_ENDPOINT, "POST", json=json.loads(body), max_retries=0,
+                          timeout=SEND_TIMEOUT_S)
+
+    return send
 
 
 def is_permanent(error: Exception) -> bool:
@@ -107,9 +130,9 @@ _BUFFERS: dict[str, MetricBuffer] = {}
 _BUFFERS_LOCK = threading.Lock()
 
 
-def buffer_for(uri: str, send: Send) -> MetricBuffer:
+def buffer_for(uri: str, make_sender: Callable[[], Send]) -> MetricBuffer:
     """The process's one buffer per tracking URI (trackers are cheap and made often; their points share it)."""
     with _BUFFERS_LOCK:
         if uri not in _BUFFERS:
-            _BUFFERS[uri] = MetricBuffer(send, lambda: server_answers(uri))
+            _BUFFERS[uri] = MetricBuffer(make_sender(), lambda: server_answers(uri))
         return _BUFFERS[uri]

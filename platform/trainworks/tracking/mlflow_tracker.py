@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from trainworks.tracking.metric_buffer import MetricBuffer, buffer_for
+from trainworks.tracking.metric_buffer import MetricBuffer, buffer_for, single_attempt_sender
 from trainworks.tracking.params import mask_secrets, spec_params
 
 DEFAULT_STORE = "mlruns.db"
@@ -127,7 +127,7 @@ class MlflowTracker:
     @property
     def buffer(self) -> MetricBuffer:
         """Where log_epoch's points wait for the background sender (shared by every tracker on this URI)."""
-        return buffer_for(self.uri, lambda run_id, points: self.client.log_batch(run_id, metrics=points))
+        return buffer_for(self.uri, lambda: single_attempt_sender(self.client))
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
         """Wait until every queued metric point is stored: reads and run ends see all of them."""
