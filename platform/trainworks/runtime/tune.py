@@ -74,9 +74,9 @@ def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, st
     except Diverged as diverged:
         # The trial ends here with its worst possible score: an error would have Tune retry it (or resume
         # retry it) from a checkpoint that diverges the same way again.
-        assert spec.tune is not None
-        worst = float("inf") if spec.tune.mode == "min" else float("-inf")
-        tune.report({spec.tune.metric: worst, **diverged.as_result()})
+        search = base["tune"]  # the trial's own spec has no tune section
+        worst = float("inf") if search["mode"] == "min" else float("-inf")
+        tune.report({search["metric"]: worst, **diverged.as_result()})
 
 
 def open_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker) -> tuple[str, bool]:
