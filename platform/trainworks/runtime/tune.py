@@ -48,7 +48,8 @@ class SearchSummary:
     model_version: str | None
 
 
-def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, storage: str) -> None:
+def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, storage: str, metric: str,
+              mode: str) -> None:
     """One Tune trial: a Ray Train run of the trial's spec, each epoch reported to Tune with a checkpoint pointer.
 
     A trial restored by Tune (a resumed search, or PBT copying a better trial) continues from the
@@ -74,9 +75,7 @@ def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, st
     except Diverged as diverged:
         # The trial ends here with its worst possible score: an error would have Tune retry it (or resume
         # retry it) from a checkpoint that diverges the same way again.
-        search = base["tune"]  # the trial's own spec has no tune section
-        worst = float("inf") if search["mode"] == "min" else float("-inf")
-        tune.report({search["metric"]: worst, **diverged.as_result()})
+        tune.report({metric: float("inf") if mode == "min" else float("-inf"), **diverged.as_result()})
 
 
 def open_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker) -> tuple[str, bool]:
@@ -106,7 +105,8 @@ def run_search(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, termi
     storage = checkpoint_root(spec)
     name = f"search-{parent_id}"
     base = spec.model_dump(mode="json")
-    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, data=data, storage=str(storage)),
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, data=data, storage=str(storage),
+                                                         metric=spec.tune.metric, mode=spec.tune.mode),
                                     TRIAL_RESOURCES)
     terminal.info(f"search {parent_id}: {spec.tune.num_samples} samples, {spec.tune.search} search, "
                   f"{spec.tune.scheduler.name} scheduler, {spec.tune.max_concurrent} at a time")
