@@ -31,6 +31,13 @@ def test_a_bad_job_is_refused_in_one_line_before_ray_or_mlflow(job: Path, comman
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
+    was_up = ray.is_initialized()  # another test's session Ray may be up; this command must not reach it
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a bad job file reached Ray")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr("trainworks.runtime.cluster.connect_ray", refuse)
     store = tmp_path / "store" / "mlruns.db"
     store.parent.mkdir()
     workdir = tmp_path / "work"
@@ -43,4 +50,4 @@ def test_a_bad_job_is_refused_in_one_line_before_ray_or_mlflow(job: Path, comman
     expected = expectation(job)
     assert line.startswith(str(job)) and expected in line, line
     assert not store.exists() and list(workdir.iterdir()) == []  # no store, no run, no checkpoints
-    assert not ray.is_initialized()
+    assert ray.is_initialized() == was_up
