@@ -15,6 +15,7 @@ from typing import Callable, NoReturn, Optional, TypeVar
 import typer
 
 from trainworks.data.types import DataError
+from trainworks.engine.divergence import Diverged
 from trainworks.spec import SpecError, load_spec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -50,14 +51,14 @@ def _fail(source: str, lines: list[str]) -> NoReturn:
 
 
 def _guarded(spec_file: Path, action: Callable[[], T]) -> T:
-    """Run a job-like action; bad specs and data exit 2, an unreachable cluster 1, Ctrl-C 130."""
+    """Run a job-like action; bad specs and data exit 2, an unreachable cluster or a diverged run 1, Ctrl-C 130."""
     try:
         return action()
     except SpecError as error:
         _fail(str(spec_file), [issue.render(str(spec_file)) for issue in error.issues])
     except DataError as error:
         _fail(str(spec_file), [f"{spec_file}: {error}"])
-    except ConnectionError as error:
+    except (ConnectionError, Diverged) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

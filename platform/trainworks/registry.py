@@ -6,7 +6,9 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, create_model, model_validator
+
+from trainworks.strict_numbers import booleans_as_text
 
 BuilderT = TypeVar("BuilderT", bound=Callable[..., Any])
 
@@ -15,6 +17,11 @@ class Params(BaseModel):
     """Base of every entry's parameters: strict, so a misspelt key is an error, not a silent default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: object) -> object:
+        return booleans_as_text(cls, data)
 
 
 class NoParams(Params):

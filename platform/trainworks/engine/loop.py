@@ -18,7 +18,8 @@ from torch import nn
 from trainworks.data.types import DataBundle, Split
 from trainworks.engine.batching import derive_seed, epoch_permutation, rank_batches, steps_per_epoch
 from trainworks.engine.checkpoint import Checkpoint, save_checkpoint
-from trainworks.engine.distributed import Distributed, unwrap
+from trainworks.engine.distributed import Distributed
+from trainworks.engine.divergence import check_finite
 from trainworks.engine.hooks import Hooks
 from trainworks.engine.objectives import Objective
 from trainworks.losses import Loss
@@ -137,7 +138,9 @@ def _train_epoch(model: nn.Module, parts: Parts, settings: LoopSettings, dist: D
     for step, rows in enumerate(batches, start=first_step + 1):
         x, y = batch_rows(train, rows, parts, device)
         x, y = parts.hooks.on_train_batch(x, y)
-        totals += _optimizer_step(model, parts, settings, dist, scaler, x, parts.objective.targets(x, y))
+        batch_totals = _optimizer_step(model, parts, settings, dist, scaler, x, parts.objective.targets(x, y))
+        check_finite(batch_totals, dist, epoch, step)
+        totals += batch_totals
         parts.optimizer.zero_grad(set_to_none=True)
         parts.schedule.step_end()
         parts.hooks.on_step_end(parts.model, step)

@@ -12,6 +12,7 @@ import torch
 from trainworks.data.prepare import prepare_data
 from trainworks.data.types import DataBundle, DataError
 from trainworks.engine.checkpoint import Checkpoint, latest_checkpoint
+from trainworks.engine.divergence import Diverged
 from trainworks.engine.families import Outcome, family_of
 from trainworks.engine.hooks import Hook
 from trainworks.runtime.console import Terminal
@@ -152,6 +153,11 @@ def run_job(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal
     training_began = time.perf_counter()
     try:
         _train(spec, data, options, run_dir, start, logger)
+    except Diverged as error:
+        tracker.set_tags(run_id, error.tags())
+        tracker.end_run(run_id, "FAILED")
+        terminal.warn(f"run {run_id} failed: {error}")
+        raise
     except KeyboardInterrupt:
         tracker.end_run(run_id, "KILLED")
         terminal.warn(f"interrupted; continue with: trainworks run {options.job_file} --resume {run_id}")
@@ -162,6 +168,7 @@ def run_job(spec: JobSpec, options: RunOptions, tracker: MlflowTracker, terminal
                       f"--resume {run_id}")
         raise
     training_ended = time.perf_counter()
+    tracker.flush()  # an unreachable tracking server is waited for here, after training, not during it
     summary = record_outcome(spec, data, run_dir, run_id, tracker)
     first_epoch = logger.first_epoch_began or training_began
     phases.update({"training_start": first_epoch - training_began, "startup": first_epoch - began,

@@ -16,7 +16,7 @@ import queue
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import ray
 import ray.train
@@ -31,6 +31,7 @@ from ray.util.queue import Empty, Queue
 from trainworks.data.types import DataBundle
 from trainworks.engine.checkpoint import Checkpoint, CorruptCheckpoint, folder_name, load_checkpoint
 from trainworks.engine.distributed import TorchDistributed
+from trainworks.engine.divergence import Diverged
 from trainworks.engine.hooks import Hook
 from trainworks.engine.families import family_of
 from trainworks.engine.loop import EpochRecord, SaveFn
@@ -49,11 +50,12 @@ class RelayEpochs(UserCallback):
 
     def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
         reported = dict(metrics[0])
+        diverged = Diverged.from_result(reported)
         epoch = int(reported.pop(EPOCH_KEY, 0))
-        if not epoch:
+        if diverged is None and not epoch:
             return
         try:
-            self.relay.put(EpochMessage(epoch, reported, checkpoint.path if checkpoint else None))
+            self.relay.put(diverged or EpochMessage(epoch, reported, checkpoint.path if checkpoint else None))
         except RayError:
             # Nobody listens any more: a Tune scheduler stopped this trial (ASHA, PBT) or the driver
             # is gone. Abort the run, or its workers would keep their CPUs until the last epoch.
@@ -104,8 +106,13 @@ def train_worker(config: dict[str, Any]) -> None:
     data: DataBundle = ray.get(config["data"])
     device = ray.train.torch.get_device()
     rank = ray.train.get_context().get_world_rank()
-    family_of(spec).train(spec, data, TorchDistributed.current(device), RayReporter(rank), _resume_point(config),
-                          config.get("extra_hooks") or [])
+    try:
+        family_of(spec).train(spec, data, TorchDistributed.current(device), RayReporter(rank), _resume_point(config),
+                              config.get("extra_hooks") or [])
+    except Diverged as diverged:
+        # Reported, not raised: FailureConfig would restart from the last checkpoint only to diverge again.
+        # Every rank gets here at the same step (see engine.divergence), as report() needs.
+        ray.train.report(diverged.as_result())
 
 
 def _trainer(spec: JobSpec, config: dict[str, Any], storage: Path, run_id: str, relay: Queue) -> TorchTrainer:
@@ -142,20 +149,30 @@ def run_ray_train(spec: JobSpec, data: DataBundle, storage: Path, run_id: str, r
         except BaseException as error:  # re-raised on the driver's thread below
             outcome["error"] = error
 
+    diverged: list[Diverged] = []
+
+    def deliver(message: EpochMessage | Diverged) -> None:
+        if isinstance(message, Diverged):
+            diverged.append(message)
+        else:
+            on_epoch(message)
+
     worker = threading.Thread(target=fit_in_background, name="ray-train-fit", daemon=True)
     worker.start()
     try:
         while worker.is_alive():
-            _forward(relay, on_epoch, timeout=0.2)
-        while _forward(relay, on_epoch, timeout=0):
+            _forward(relay, deliver, timeout=0.2)
+        while _forward(relay, deliver, timeout=0):
             pass
     finally:
         ray.kill(relay.actor)
     if "error" in outcome:
         raise outcome["error"]
+    if diverged:
+        raise diverged[0]
 
 
-def _forward(relay: Queue, on_epoch: OnEpoch, timeout: float) -> bool:
+def _forward(relay: Queue, on_epoch: Callable[[Any], None], timeout: float) -> bool:
     """Pass one waiting message to `on_epoch`; False when none came."""
     try:
         message = relay.get(block=timeout > 0, timeout=timeout or None)

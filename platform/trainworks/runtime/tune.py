@@ -19,6 +19,7 @@ from typing import Any, Callable, TypeVar
 from ray import tune
 
 from trainworks.data.types import DataBundle
+from trainworks.engine.divergence import Diverged
 from trainworks.runtime.cluster import connect_ray
 from trainworks.runtime.console import Terminal
 from trainworks.runtime.job import RunOptions, checkpoint_root, prepare_job_data, record_outcome, run_tags
@@ -50,7 +51,8 @@ class SearchSummary:
     model_version: str | None
 
 
-def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, storage: str) -> None:
+def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, storage: str, metric: str,
+              mode: str) -> None:
     """One Tune trial: a Ray Train run of the trial's spec, each epoch reported to Tune with a checkpoint pointer.
 
     A trial restored by Tune (a resumed search, or PBT copying a better trial) continues from the
@@ -71,7 +73,12 @@ def run_trial(config: dict[str, Any], base: dict[str, Any], data: DataBundle, st
             tune.report({**message.metrics, EPOCH: message.epoch},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
-    run_ray_train(spec, data, Path(storage), f"trial-{trial_id}-{uuid.uuid4().hex[:6]}", resume_dir, report)
+    try:
+        run_ray_train(spec, data, Path(storage), f"trial-{trial_id}-{uuid.uuid4().hex[:6]}", resume_dir, report)
+    except Diverged as diverged:
+        # The trial ends here with its worst possible score: an error would have Tune retry it (or resume
+        # retry it) from a checkpoint that diverges the same way again.
+        tune.report({metric: float("inf") if mode == "min" else float("-inf"), **diverged.as_result()})
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,8 @@ def run_trials(spec: JobSpec, trials: TuneSpec, kind: str, options: RunOptions, 
     storage = checkpoint_root(spec)
     name = f"{kind}-{parent_id}"
     base = spec.model_dump(mode="json")
-    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, data=data, storage=str(storage)),
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, data=data, storage=str(storage),
+                                                         metric=trials.metric, mode=trials.mode),
                                     TRIAL_RESOURCES)
     terminal.info(f"{kind} {parent_id}: {trials.num_samples} samples, {trials.search} search, "
                   f"{trials.scheduler.name} scheduler, {trials.max_concurrent} at a time")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ray import tune
 
+from trainworks.engine.divergence import DIVERGED_EPOCH, DIVERGED_LOSS, DIVERGED_STEP, Diverged
 from trainworks.spec import spec_to_yaml
 from trainworks.tracking.mlflow_tracker import MlflowTracker
 from trainworks.tracking.plots import learning_curve_png
@@ -15,7 +16,7 @@ PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "trainworks.trial_id"
 BOOKKEEPING = {"epoch", "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
                "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
-               "iterations_since_restore", "config"}
+               "iterations_since_restore", "config", DIVERGED_EPOCH, DIVERGED_STEP, DIVERGED_LOSS}
 
 
 def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -36,6 +37,7 @@ class MlflowTrials(tune.Callback):
                                                                              parent_run_id, base)
         self.runs: dict[str, str] = {}
         self.logged: dict[str, set[int]] = {}
+        self.diverged: set[str] = set()
 
     @property
     def tracker(self) -> MlflowTracker:
@@ -67,6 +69,11 @@ class MlflowTrials(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         run_id, epoch = self.run_of(trial), int(result.get("epoch", 0))
+        diverged = Diverged.from_result(result)
+        if diverged is not None:
+            self.tracker.set_tags(run_id, diverged.tags())
+            self.diverged.add(trial.trial_id)
+            return
         metrics = epoch_metrics(result)
         if epoch and epoch not in self.logged[trial.trial_id]:
             searched = {f"config.{path}": float(value) for path, value in trial.config.items()
@@ -75,7 +82,7 @@ class MlflowTrials(tune.Callback):
             self.logged[trial.trial_id].add(epoch)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, "FINISHED")
+        self._finish(trial, "FAILED" if trial.trial_id in self.diverged else "FINISHED")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "FAILED")
@@ -96,6 +103,10 @@ class TerminalTrials(tune.Callback):
         self.metric, self.epochs = metric, epochs
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        diverged = Diverged.from_result(result)
+        if diverged is not None:
+            print(f"trial {trial.trial_id} stopped: {diverged}", flush=True)
+            return
         value = result.get(self.metric)
         shown = f"{self.metric} {value:.4f}" if isinstance(value, (int, float)) else ""
         config = "  ".join(f"{path}={_short(value)}" for path, value in trial.config.items())

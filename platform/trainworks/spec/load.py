@@ -15,6 +15,7 @@ from trainworks.spec.overrides import apply_overrides, set_field
 from trainworks.paths import BASE_DIR_KEY
 from trainworks.spec.schema import EXPERIMENT_SECTIONS, JobSpec
 from trainworks.spec.tune import candidate_values
+from trainworks.spec.yaml_checks import structure_issues
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
@@ -34,13 +35,15 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> JobSpec:
 
 
 def parse_yaml(text: str, source: str = "") -> dict[str, Any]:
-    """The file's top-level mapping; syntax errors say where."""
+    """The file's top-level mapping; syntax errors, duplicate keys and alias bombs say where."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
         raise SpecError([Issue((), f"YAML syntax error: {problem}", mark.line + 1 if mark else None)], source) from None
+    if issues := structure_issues(text):
+        raise SpecError(issues, source)
     if raw is None:
         raise SpecError([Issue((), "the file is empty; expected a mapping with data, model and training")], source)
     if not isinstance(raw, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainworks.data import AUGMENTATIONS, DATASETS, PREPROCESSING
 from trainworks.losses import LOSSES
@@ -17,6 +17,7 @@ from trainworks.spec.ensemble import EnsembleSpec
 from trainworks.spec.tune import TuneSpec
 from trainworks.strategies import STRATEGIES
 from trainworks.strategies.attacks import PGDParams
+from trainworks.strict_numbers import booleans_as_text
 from trainworks.tricks import TRICKS
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -37,6 +38,11 @@ class Section(BaseModel):
     """Strict: unknown keys, NaN and infinity are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: object) -> object:
+        return booleans_as_text(cls, data)
 
 
 class DataSpec(Section):

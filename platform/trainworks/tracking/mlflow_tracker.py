@@ -15,12 +15,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from trainworks.tracking.params import spec_params
+from trainworks.tracking.metric_buffer import MetricBuffer, buffer_for, single_attempt_sender
+from trainworks.tracking.params import mask_secrets, spec_params
 
 DEFAULT_STORE = "mlruns.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
 UI_ADDRESS = "http://127.0.0.1:5000"
 BATCH_LIMIT = 100
+FLUSH_TIMEOUT_S = 900.0  # how long a run waits at its end for an unreachable tracking server to return
+
+
+class TrackingUnreachable(ConnectionError):
+    """Metric points still queued after FLUSH_TIMEOUT_S: the tracking server stayed away."""
 
 
 def default_tracking_uri() -> str:
@@ -65,7 +71,7 @@ class MlflowTracker:
     def start_run(self, experiment: str, run_name: str, spec_dump: dict[str, Any], spec_yaml: str,
                   tags: dict[str, str], description: str = "") -> str:
         """A new run with the resolved spec as params and as an artifact."""
-        run = self.client.create_run(self._experiment_id(experiment), run_name=run_name, tags=tags)
+        run = self.client.create_run(self._experiment_id(experiment), run_name=run_name, tags=mask_secrets(tags))
         run_id = run.info.run_id
         params = [Param(key, value) for key, value in spec_params(spec_dump).items()]
         for start in range(0, len(params), BATCH_LIMIT):
@@ -108,20 +114,35 @@ class MlflowTracker:
         self.set_tags(run_id, tags)
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+        """Tags whose names look like secrets are masked (see tracking.params)."""
+        self.client.log_batch(run_id, tags=[RunTag(key, value) for key, value in mask_secrets(tags).items()])
 
     def end_run(self, run_id: str, status: str) -> None:
-        """FINISHED, FAILED or KILLED."""
+        """FINISHED, FAILED or KILLED, once every queued metric point is stored."""
+        self.flush()
         self.client.set_terminated(run_id, status=status)
 
     # ------------------------------------------------------------ metrics
 
+    @property
+    def buffer(self) -> MetricBuffer:
+        """Where log_epoch's points wait for the background sender (shared by every tracker on this URI)."""
+        return buffer_for(self.uri, lambda: single_attempt_sender(self.client))
+
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
+        """Wait until every queued metric point is stored: reads and run ends see all of them."""
+        if not self.buffer.flush(timeout):
+            raise TrackingUnreachable(f"{self.buffer.pending()} metric points could not reach {self.uri} in "
+                                      f"{timeout:.0f} s; they are lost when this process exits")
+
     def logged_epochs(self, run_id: str, metric: str = "train_loss") -> set[int]:
         """Epochs that already have a metric point (so a resumed run logs each epoch once)."""
+        self.flush()
         return {point.step for point in self.client.get_metric_history(run_id, metric)}
 
     def epoch_history(self, run_id: str) -> list[dict[str, Any]]:
         """Every logged epoch (step >= 1) as {"epoch", "metrics"}, in order: what learning curves plot."""
+        self.flush()
         rows: dict[int, dict[str, float]] = {}
         for name in self.client.get_run(run_id).data.metrics:
             for point in self.client.get_metric_history(run_id, name):
@@ -130,9 +151,10 @@ class MlflowTracker:
         return [{"epoch": epoch, "metrics": rows[epoch]} for epoch in sorted(rows)]
 
     def log_epoch(self, run_id: str, epoch: int, metrics: dict[str, float], timestamp_ms: int) -> None:
-        """One point per metric, at step = epoch."""
+        """One point per metric, at step = epoch; queued, so the caller (a training step) never waits on the network."""
         points = [Metric(name, float(value), timestamp_ms, epoch) for name, value in metrics.items()]
-        self.client.log_batch(run_id, metrics=points)
+        for start in range(0, len(points), BATCH_LIMIT):
+            self.buffer.put(run_id, points[start:start + BATCH_LIMIT])
 
     # ------------------------------------------------------------ artifacts and models
 

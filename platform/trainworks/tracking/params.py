@@ -6,7 +6,9 @@ import json
 import re
 from typing import Any, Iterator
 
-SECRET_NAME = re.compile(r"(pass(word)?|secret|token|api[_-]?key|access[_-]?key|credential|private[_-]?key)", re.I)
+SECRET_NAME = re.compile(r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|access[_-]?key|credential|private[_-]?key"
+                         r"|auth|cookie|(^|[_-])key$)", re.I)
+URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
 MASK = "***"
 MAX_PARAM_LENGTH = 6000
 
@@ -29,9 +31,19 @@ def as_param_value(value: Any) -> str:
     return text[:MAX_PARAM_LENGTH]
 
 
+def looks_secret(key: str) -> bool:
+    """Whether a (dotted) param or tag name names a secret: its last part says password, token, key, ..."""
+    return bool(SECRET_NAME.search(key.rsplit(".", 1)[-1]))
+
+
+def mask_url_password(value: Any) -> Any:
+    """`postgresql://user:hunter2@db/x` -> `postgresql://user:***@db/x`; other values unchanged."""
+    return URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{MASK}@", value) if isinstance(value, str) else value
+
+
 def mask_secrets(pairs: dict[str, Any]) -> dict[str, Any]:
-    """Values whose key names look like secrets are replaced by ***, so they never reach MLflow."""
-    return {key: (MASK if SECRET_NAME.search(key.rsplit(".", 1)[-1]) else value) for key, value in pairs.items()}
+    """Values whose names look like secrets become ***, and passwords inside URLs too: neither reaches MLflow."""
+    return {key: (MASK if looks_secret(key) else mask_url_password(value)) for key, value in pairs.items()}
 
 
 def spec_params(spec_dump: dict[str, Any]) -> dict[str, str]:
