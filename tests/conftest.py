@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -59,3 +60,23 @@ def tracker(mlflow_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.chdir(tmp_path)
     return MlflowTracker(mlflow_store)
+
+
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+ENVIRONMENT_AT_START = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+
+
+@pytest.fixture(autouse=True)
+def mlflow_uris_stay_with_their_test() -> Iterator[None]:
+    """MlflowTracker points MLflow's process-wide store (and, through MLflow, the environment that
+    subprocesses inherit) at its own store; reset both so no later test or child process uses it."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    yield
+    tracking_utils._tracking_uri = registry_utils._registry_uri = None
+    for name, value in ENVIRONMENT_AT_START.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -17,7 +17,13 @@ MODEL = "digits-cnn"
 @pytest.fixture
 def client(tmp_path: Path) -> MlflowClient:
     """A fresh store per test (registries and aliases must not leak between tests)."""
-    return MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    return store_client(tmp_path)
+
+
+def store_client(folder: Path) -> MlflowClient:
+    """A client of the store in `folder`; its registry named too, or MLflow uses a process-wide one."""
+    uri = f"sqlite:///{folder / 'mlruns.db'}"
+    return MlflowClient(uri, registry_uri=uri)
 
 
 def register(client: MlflowClient, accuracy: float, tag: bool = True) -> str:
@@ -122,7 +128,7 @@ def test_two_racing_promotions_end_with_exactly_one_winner(client: MlflowClient,
     outcomes: dict[str, object] = {}
 
     def promote(user: str, version: str) -> None:
-        registry = LockstepRegistry(MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}"), user, barrier)
+        registry = LockstepRegistry(store_client(tmp_path), user, barrier)
         try:
             outcomes[user] = registry.promote(MODEL, "val_accuracy", version=version)
         except PromotionConflict as error:

@@ -84,5 +84,16 @@ def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False
         return f"ray cluster at {address}"
     _forget_dead_current_cluster(warn)
     cpus = max(os.cpu_count() or 1, int(required_cpus(spec) + 0.999))
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+    # The dashboard serves Ray's state API, which Ray Train's placement-group cleaner needs to see
+    # that a controller died: without it, a Tune trial stopped by ASHA or PBT keeps its workers'
+    # CPUs reserved for good and the search hangs. Loopback only, on a free port.
+    ray.init(address="local", num_cpus=cpus, include_dashboard=True, dashboard_host="127.0.0.1",
+             dashboard_port=free_port(), **quiet)
     return f"embedded local ray ({cpus} CPUs)"
+
+
+def free_port() -> int:
+    """A TCP port nothing on this machine listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
