@@ -10,10 +10,22 @@ from pydantic import BeforeValidator, Field
 from trainworks.registry import Entry, Params, Registry
 
 
+ENTRY_MODELS_MODULE = "trainworks.spec.entry_models"
+BUILT: dict[str, type[Params]] = {}  # qualified name -> entry model, looked up by trainworks.spec.entry_models
+
+
 @cache
 def entry_model(entry: Entry) -> type[Params]:
-    """The spec model of one entry, built once so that every field shares the same class."""
-    return entry.spec_model()
+    """The spec model of one entry, built once so that every field shares the same class.
+
+    Built at run time, such a class would be pickled by value, and pydantic cannot always rebuild
+    it in another process (a Ray Train controller failed on the warm-up schedule's nested one):
+    naming an importable home makes pickles refer to it instead.
+    """
+    model = entry.spec_model()
+    model.__module__ = ENTRY_MODELS_MODULE
+    BUILT[model.__qualname__] = model
+    return model
 
 
 def _name_shorthand(value: Any) -> Any:
