@@ -60,6 +60,9 @@ def _forget_dead_current_cluster(warn: Callable[[str], None]) -> None:
         warn(f"removed {path}: it named a Ray cluster at {address} that no longer runs")
 
 
+API_SERVER_VARIABLE = "RAY_API_SERVER_ADDRESS"
+
+
 def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False,
                 warn: Callable[[str], None] = logging.getLogger(__name__).warning) -> str:
     """Join `address` (or RAY_ADDRESS); otherwise start a local Ray explicitly.
@@ -86,9 +89,13 @@ def connect_ray(spec: JobSpec, address: str | None = None, verbose: bool = False
     cpus = max(os.cpu_count() or 1, int(required_cpus(spec) + 0.999))
     # The dashboard serves Ray's state API, which Ray Train's placement-group cleaner needs to see
     # that a controller died: without it, a Tune trial stopped by ASHA or PBT keeps its workers'
-    # CPUs reserved for good and the search hangs. Loopback only, on a free port.
+    # CPUs reserved for good and the search hangs. Loopback only, on a free port, named in the
+    # environment Ray's processes inherit: with another Ray on the machine the cleaner cannot
+    # tell which dashboard is its own.
+    port = free_port()
+    os.environ[API_SERVER_VARIABLE] = f"http://127.0.0.1:{port}"
     ray.init(address="local", num_cpus=cpus, include_dashboard=True, dashboard_host="127.0.0.1",
-             dashboard_port=free_port(), **quiet)
+             dashboard_port=port, **quiet)
     return f"embedded local ray ({cpus} CPUs)"
 
 
