@@ -13,6 +13,7 @@ parallel    8 small trials (digits MLP, 3 epochs, one 1-CPU Ray Train worker eac
 
 Each mode uses a fresh MLflow SQLite store and checkpoint folder in a temporary directory.
 Run:  python bench/bench_tune.py efficiency     python bench/bench_tune.py parallel
+      (--grid-result EPOCHS BEST reuses the grid's figures from an earlier run instead of rerunning it)
 """
 
 from __future__ import annotations
@@ -72,9 +73,11 @@ def search(spec, tune_spec: TuneSpec, tracker: MlflowTracker) -> tuple[int, floa
     return sum(len(history) for history in histories), best, seconds
 
 
-def efficiency(tracker: MlflowTracker) -> None:
-    results = {}
+def efficiency(tracker: MlflowTracker, only: list[str], grid_result: tuple[int, float] | None) -> None:
+    results = {} if grid_result is None else {"grid": (*grid_result, 0.0)}
     for name, settings in strategies().items():
+        if name not in only or name in results:
+            continue
         spec = cnn_spec(f"bench-{name}")
         results[name] = search(spec, TuneSpec.model_validate(settings), tracker)
         print(f"{name:>11}: {results[name][0]:4d} epochs  best val_accuracy {results[name][1]:.4f}  "
@@ -104,6 +107,9 @@ def parallel(tracker: MlflowTracker) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["efficiency", "parallel"])
+    parser.add_argument("--only", default="grid,asha,bayes+asha", help="efficiency: strategies to run")
+    parser.add_argument("--grid-result", nargs=2, type=float, metavar=("EPOCHS", "BEST"),
+                        help="efficiency: the grid's figures from an earlier run of this script, not rerun")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)  # checkpoints/ and the store land here
@@ -111,7 +117,11 @@ def main() -> None:
         from trainworks.runtime.cluster import connect_ray
 
         connect_ray(cnn_spec("bench"), None, False, print)
-        (efficiency if args.mode == "efficiency" else parallel)(tracker)
+        if args.mode == "efficiency":
+            grid = (int(args.grid_result[0]), args.grid_result[1]) if args.grid_result else None
+            efficiency(tracker, args.only.split(","), grid)
+        else:
+            parallel(tracker)
 
 
 if __name__ == "__main__":
